@@ -1,0 +1,31 @@
+# Both entry points bootstrap .venv from nothing; the stamp reinstalls when a pyproject changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test run lint bench openapi clean
+
+$(STAMP): service/pyproject.toml client/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e "service[test,postgres]" -e "client[test]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check service client tests bench
+	$(BIN)/python -m pytest tests
+
+run: $(STAMP)
+	$(BIN)/stepsize-server load-demo
+	$(BIN)/stepsize-server serve --host 127.0.0.1 --port 8000
+
+lint: $(STAMP)
+	$(BIN)/ruff check service client tests bench
+	$(BIN)/ruff format --check service client tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/evaluate.py
+
+clean:
+	rm -rf $(VENV)

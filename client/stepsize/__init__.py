@@ -1,0 +1,1 @@
+"""stepsize: learning-rate schedules from the registry."""

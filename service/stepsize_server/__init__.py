@@ -1,0 +1,1 @@
+"""stepsize-server: the learning-rate schedule registry."""
