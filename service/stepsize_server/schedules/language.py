@@ -127,28 +127,47 @@ def dump(node: Node) -> dict[str, Any]:
 
 
 def check_steps(steps: Any) -> np.ndarray:
-    """Validate steps (SPEC 2): integers with 0 <= step <= 2**53. Raises InvalidStep."""
-    arr = np.asarray(steps)
-    if arr.dtype == object or arr.dtype.kind not in "iuf" and arr.size:
-        for value in arr.reshape(-1):
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise InvalidStep(value, "a step must be an integer")
-        arr = arr.astype(np.float64)
-    if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr) | (arr != np.floor(arr))
+    """Validate steps (SPEC 2): integers with 0 <= step <= 2**53, as a float64 array (exact
+    for every valid step). Raises InvalidStep naming the first offending value."""
+    if isinstance(steps, range):
+        steps = np.arange(steps.start, steps.stop, steps.step, dtype=np.int64)
+    if not isinstance(steps, np.ndarray):
+        items = np.asarray(steps, dtype=object)
+        for value in items.reshape(-1):
+            _check_scalar_step(value)
+        return items.astype(np.float64)
+    if steps.dtype.kind == "b" or steps.dtype.kind not in "iuf":
+        if steps.size == 0:
+            return steps.astype(np.float64)
+        if steps.dtype == object:
+            for value in steps.reshape(-1):
+                _check_scalar_step(value)
+            return steps.astype(np.float64)
+        raise InvalidStep(steps.reshape(-1)[0].item(), "a step must be an integer")
+    if steps.size == 0:
+        return steps.astype(np.float64)
+    if steps.dtype.kind == "f":
+        bad = ~np.isfinite(steps) | (steps != np.floor(steps)) | (steps < 0) | (steps > MAX_STEP)
         if bad.any():
-            raise InvalidStep(arr[bad][0].item(), "a step must be an integer")
-        arr_f = arr
-    else:
-        arr_f = arr.astype(np.float64)
-        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > MAX_STEP:
-            raise InvalidStep(int(arr.max()), f"a step must be <= 2**53 ({MAX_STEP})")
-    if arr.size:
-        if arr_f.min() < 0:
-            raise InvalidStep(_as_number(arr[arr_f < 0][0]), "a step must be >= 0")
-        if arr_f.max() > MAX_STEP or (arr.dtype.kind == "i" and int(arr.max()) > MAX_STEP):
-            raise InvalidStep(_as_number(arr.max()), f"a step must be <= 2**53 ({MAX_STEP})")
-    return arr_f
+            _check_scalar_step(steps[bad][0].item())
+        return steps.astype(np.float64)
+    bad = (steps < 0) | (steps > MAX_STEP)
+    if bad.any():
+        _check_scalar_step(steps[bad][0].item())
+    return steps.astype(np.float64)
+
+
+def _check_scalar_step(value: Any) -> None:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidStep(value, "a step must be an integer")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise InvalidStep(value, "a step must be an integer")
+    if value < 0:
+        raise InvalidStep(value, "a step must be >= 0")
+    if value > MAX_STEP:
+        raise InvalidStep(value, f"a step must be <= 2**53 ({MAX_STEP})")
 
 
 def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
