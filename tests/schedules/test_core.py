@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from stepsize_server.schedules import InvalidDefinition, evaluate, horizon
 
 lrs = st.floats(min_value=0.0, max_value=10.0, allow_nan=False, allow_infinity=False)
@@ -275,10 +274,18 @@ def test_epochs_needs_steps_per_epoch():
     [
         ({"type": "linear", "start": 1, "end": 0, "steps": 0}, "/steps", "greater than 0"),
         ({"type": "constant", "value": -1}, "/value", "greater than or equal to 0"),
-        ({"type": "piecewise", "boundaries": [5, 5], "values": [1, 2, 3]}, "/boundaries", "strictly"),
+        (
+            {"type": "piecewise", "boundaries": [5, 5], "values": [1, 2, 3]},
+            "/boundaries",
+            "strictly",
+        ),
         ({"type": "piecewise", "boundaries": [5], "values": [1, 2, 3]}, "", "one more item"),
         ({"type": "warmup", "steps": 5, "schedule": {"type": "nope"}}, "/schedule/type", "unknown"),
-        ({"type": "clamp", "min": 2, "max": 1, "schedule": {"type": "constant", "value": 1}}, "", "max"),
+        (
+            {"type": "clamp", "min": 2, "max": 1, "schedule": {"type": "constant", "value": 1}},
+            "",
+            "max",
+        ),
         (
             {"type": "sequence", "schedules": [{"type": "constant", "value": 1, "valu": 2}]},
             "/schedules/0/valu",

@@ -19,7 +19,6 @@ from .base import (
     PositiveInt,
     PositiveReal,
     Rate,
-    Real,
     max_horizon,
 )
 from .errors import InvalidStep, pointer
@@ -75,7 +74,8 @@ class Cosine(Node):
 
     def values(self, t, ctx):
         frac = np.minimum(t, self.steps) / self.steps
-        return self.end + (self.start - self.end) * ((1 + np.cos(np.pi * frac)) / 2) ** self.exponent
+        half = (1 + np.cos(np.pi * frac)) / 2
+        return self.end + (self.start - self.end) * half**self.exponent
 
     def horizon(self, ctx):
         return self.steps
@@ -117,8 +117,8 @@ class Exponential(Node):
         # First t with start * rate**(t/steps) past `end`; then the bound holds forever.
         ratio = math.log(self.end / self.start) / math.log(self.rate)
         if self.staircase:
-            return int(math.ceil(ratio)) * self.steps
-        return int(math.ceil(ratio * self.steps))
+            return math.ceil(ratio) * self.steps
+        return math.ceil(ratio * self.steps)
 
 
 class Polynomial(Node):
