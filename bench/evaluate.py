@@ -1,0 +1,143 @@
+"""Evaluator speed against the frameworks, for a 1,000,000-step curve of each built-in type.
+
+Prints one row per type: the evaluator's time for steps 0..999,999 (best of 3, compiled
+once), then for torch and hf types the time torch takes to step its own scheduler over the
+same number of steps (stepped over a shorter run and scaled linearly), and for Keras types
+Keras's own vectorized call on a tensor of the same steps (TensorFlow backend). Ratios are
+framework time / evaluator time, measured in the same run. Usage: python bench/evaluate.py
+[--steps N] [--torch-steps N].
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from stepsize_server.schedules import TYPE_NAMES, compile_definition
+
+SAFE_MATH = {n: getattr(math, n) for n in ("floor", "ceil", "sqrt", "exp", "log", "sin", "cos")}
+
+
+def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def python_lambda(text: str, variable: str) -> Callable[[float], float]:
+    """The bench's own example text as a native Python function, for torch to call.
+
+    Only this benchmark does this, on the catalog's fixed examples: the product never
+    evaluates expression text with Python."""
+    code = compile(f"lambda {variable}: {text}", "<bench>", "eval")
+    return eval(code, {"__builtins__": {}, "pi": math.pi, "e": math.e, **SAFE_MATH})
+
+
+def torch_scheduler(definition: dict[str, Any], optimizer: Any, base_lr: float) -> Any:
+    import torch
+
+    kind = definition["type"].split(".", 1)[1]
+    params = {k: v for k, v in definition.items() if k not in {"type", "base_lr"}}
+    if kind in {"LambdaLR", "MultiplicativeLR"}:
+        params["lr_lambda"] = python_lambda(params["lr_lambda"], "epoch")
+    if kind == "CyclicLR":
+        params.pop("base_lr", None)
+        params["base_lr"] = definition["base_lr"]
+        if params.get("scale_fn"):
+            params["scale_fn"] = python_lambda(params["scale_fn"], "x")
+    if kind in {"SequentialLR", "ChainedScheduler"}:
+        children = [torch_scheduler(c, optimizer, base_lr) for c in params.pop("schedulers")]
+        if kind == "SequentialLR":
+            return torch.optim.lr_scheduler.SequentialLR(optimizer, children, **params)
+        return torch.optim.lr_scheduler.ChainedScheduler(children, optimizer=optimizer)
+    return getattr(torch.optim.lr_scheduler, kind)(optimizer, **params)
+
+
+def time_torch(definition: dict[str, Any], steps: int) -> float:
+    import torch
+
+    base_lr = definition.get("base_lr") or 0.1
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=base_lr, momentum=0.9)
+    if definition["type"].startswith("hf."):
+        from transformers import get_scheduler
+
+        params = {k: v for k, v in definition.items() if k not in {"type", "base_lr"}}
+        sched = get_scheduler(
+            definition["type"][3:],
+            optimizer,
+            num_warmup_steps=params.pop("num_warmup_steps", None),
+            num_training_steps=params.pop("num_training_steps", None),
+            scheduler_specific_kwargs=params or None,
+        )
+    else:
+        sched = torch_scheduler(definition, optimizer, base_lr)
+    total = definition.get("total_steps")
+    if total is not None:
+        steps = min(steps, total)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        optimizer.step()
+        sched.step()
+    return (time.perf_counter() - t0) / steps
+
+
+def time_keras(definition: dict[str, Any], steps: np.ndarray) -> float:
+    import keras
+    import tensorflow as tf
+
+    cls = getattr(keras.optimizers.schedules, definition["type"].split(".", 1)[1])
+    sched = cls(**{k: v for k, v in definition.items() if k != "type"})
+    tensor = tf.constant(steps, dtype=tf.int64)
+    sched(tensor)  # warm up
+    return best_of(lambda: np.asarray(sched(tensor)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--torch-steps", type=int, default=20_000)
+    args = parser.parse_args()
+    steps = np.arange(args.steps, dtype=np.int64)
+
+    header = f"{'type':34} {'evaluator':>11} {'torch stepped':>14} {'x':>8} {'keras':>10} {'x':>7}"
+    print(f"{args.steps:,} steps per curve; torch stepped {args.torch_steps:,} steps and scaled")
+    print(header)
+    print("-" * len(header))
+    worst_torch, worst_keras = math.inf, math.inf
+    for name in sorted(TYPE_NAMES, key=lambda n: (n.count("."), n)):
+        definition = dict(TYPE_NAMES[name].example)
+        compiled = compile_definition(definition)
+        ours = best_of(lambda c=compiled: c.evaluate(steps, steps_per_epoch=100))
+        row = f"{name:34} {ours * 1e3:9.1f}ms"
+        if name.startswith(("torch.", "hf.")):
+            per_step = time_torch(compiled.normalized, args.torch_steps)
+            theirs = per_step * args.steps
+            worst_torch = min(worst_torch, theirs / ours)
+            row += f" {theirs * 1e3:12.0f}ms {theirs / ours:7.0f}x"
+        else:
+            row += f" {'':14} {'':8}"
+        if name.startswith("keras."):
+            theirs = time_keras(compiled.normalized, steps)
+            worst_keras = min(worst_keras, theirs / ours)
+            row += f" {theirs * 1e3:8.1f}ms {theirs / ours:6.2f}x"
+        print(row, flush=True)
+    print("-" * len(header))
+    print(f"slowest ratio against stepping torch: {worst_torch:.0f}x (target >= 200x)")
+    print(f"slowest ratio against Keras vectorized: {worst_keras:.2f}x (target >= 1.0x)")
+
+
+if __name__ == "__main__":
+    main()
