@@ -1,7 +1,646 @@
-"""The Hugging Face family (SPEC 3.3). STUB."""
+"""The Hugging Face family (SPEC 3.3): `transformers.get_scheduler` semantics.
+
+Every transformers schedule is a `LambdaLR`: the learning rate after `step` calls of
+`scheduler.step()` is `base_lr * lr_lambda(step)`. Each type here states its `lr_lambda`
+and computes it vectorized in float64 with the same operations, in the same order, as
+transformers 5.23 does in Python floats, so values agree to the last bit or so.
+
+Parameters are `get_scheduler`'s: `num_warmup_steps`, `num_training_steps` and the
+keyword arguments it forwards (`scheduler_specific_kwargs`), plus `base_lr`, the
+learning rate the optimizer was built with (`optimizer.defaults["lr"]`, which
+transformers also uses as `lr_init` in `polynomial` and to turn `min_lr` into a ratio).
+A parameter that `get_scheduler` would silently drop is not accepted at all: `hf.constant`
+takes no `num_warmup_steps`/`num_training_steps`, and `hf.constant_with_warmup` and
+`hf.inverse_sqrt` take no `num_training_steps`. Settings for which transformers raises,
+or divides by zero while stepping, are rejected up front. Notation in the docstrings:
+`s` = step, `w` = num_warmup_steps, `T` = num_training_steps, `warm(s) = s / max(1, w)`,
+`p = (s - w) / max(1, T - w)`.
+"""
 
 from __future__ import annotations
 
-from .base import Node
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-TYPES: tuple[type[Node], ...] = ()
+import numpy as np
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+
+from .base import Context, Node, Rate, as_steps
+
+# -- parameter types with Keras-style messages ------------------------------------------
+
+
+def _must_be(rule: str, ok: Callable[[float], bool]) -> AfterValidator:
+    """A validator raising ``Argument `x` must be <rule>. Received: x=<value>``."""
+
+    def check(v: float, info: ValidationInfo) -> float:
+        if not ok(v):
+            name = info.field_name
+            raise ValueError(f"Argument `{name}` must be {rule}. Received: {name}={v}")
+        return v
+
+    return AfterValidator(check)
+
+
+Steps = Annotated[
+    int, _must_be("> 0", lambda v: v > 0), Field(json_schema_extra={"exclusiveMinimum": 0})
+]
+"""A step count that must be > 0."""
+NonNegSteps = Annotated[
+    int, _must_be(">= 0", lambda v: v >= 0), Field(json_schema_extra={"minimum": 0})
+]
+"""A step count that may be 0."""
+Cycles = Annotated[
+    float, _must_be(">= 0", lambda v: v >= 0), Field(json_schema_extra={"minimum": 0})
+]
+"""A number of cosine waves, >= 0 (cos is even: a negative count would only alias)."""
+Power = Annotated[
+    float, _must_be("> 0", lambda v: v > 0), Field(json_schema_extra={"exclusiveMinimum": 0})
+]
+Ratio = Annotated[
+    float,
+    _must_be("between 0 and 1", lambda v: 0 <= v <= 1),
+    Field(json_schema_extra={"minimum": 0, "maximum": 1}),
+]
+"""A fraction of `base_lr`, in [0, 1]."""
+
+
+def _clip0(x: np.ndarray) -> np.ndarray:
+    """Python's `max(0.0, x)`: x where x > 0, else +0.0 (also for -0.0 and NaN)."""
+    return np.where(x > 0.0, x, 0.0)
+
+
+def _cosine_wave(num_cycles: float, progress: np.ndarray) -> np.ndarray:
+    """`0.5 * (1.0 + cos(pi * num_cycles * 2.0 * progress))`, evaluated left to right."""
+    return 0.5 * (1.0 + np.cos(np.pi * float(num_cycles) * 2.0 * progress))
+
+
+class HFNode(Node):
+    """Base of the family: `values = base_lr * lr_lambda(step)`, as `LambdaLR` computes."""
+
+    base_lr: Rate
+
+    def lr_lambda(self, t: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def values(self, t, ctx):
+        return self.base_lr * self.lr_lambda(as_steps(t))
+
+    def horizon(self, ctx):
+        if self.base_lr == 0:
+            return 0
+        upper = self.settles_by()
+        return None if upper is None else self._first_constant(upper)
+
+    def settles_by(self) -> int | None:
+        """A step from which `lr_lambda` is constant, or None if it never settles."""
+        raise NotImplementedError
+
+    def _first_constant(self, upper: int, window: int = 64) -> int:
+        """Walk back from `upper` over at most `window` steps while the value is unchanged
+        (the closed-form bounds are exact except in degenerate cases like `w == 1`); the
+        result is still an upper bound if the value is unchanged over the whole window."""
+        lo = max(0, upper - window)
+        v = self.values(np.arange(lo, upper + 1, dtype=np.float64), Context())
+        changed = np.flatnonzero(v != v[-1])
+        return lo + int(changed[-1]) + 1 if changed.size else lo
+
+
+def _warmup(t: np.ndarray, w: int) -> np.ndarray:
+    return t / float(max(1, w))
+
+
+class Linear(HFNode):
+    """Linear warmup from 0 to `base_lr`, then linear decay to 0 at `T`, then 0.
+
+    `lr_lambda(s) = warm(s)` for `s < w`, else `max(0, (T - s) / max(1, T - w))`
+    (`get_linear_schedule_with_warmup`). The first update (step 0) uses lr 0 when w > 0.
+
+    Example: `{"type": "hf.linear", "base_lr": 5e-5, "num_warmup_steps": 500,
+    "num_training_steps": 10000}` is `get_scheduler("linear", AdamW(params, lr=5e-5),
+    num_warmup_steps=500, num_training_steps=10000)`.
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of linear warmup (required, as in transformers).
+        num_training_steps: step at which the lr reaches 0.
+    """
+
+    type: Literal["hf.linear"] = "hf.linear"
+    num_warmup_steps: NonNegSteps
+    num_training_steps: Steps
+    summary = "transformers 'linear': warmup from 0, then linear decay to 0 at num_training_steps"
+    example = {
+        "type": "hf.linear",
+        "base_lr": 5e-5,
+        "num_warmup_steps": 500,
+        "num_training_steps": 10000,
+    }
+
+    def lr_lambda(self, t):
+        w, total = self.num_warmup_steps, self.num_training_steps
+        decay = _clip0((total - t) / float(max(1, total - w)))
+        return np.where(t < w, _warmup(t, w), decay)
+
+    def settles_by(self):
+        return max(self.num_training_steps, self.num_warmup_steps)
+
+
+class Cosine(HFNode):
+    """Linear warmup, then a cosine that is NOT clamped at `T`: it keeps oscillating.
+
+    `lr_lambda(s) = warm(s)` for `s < w`, else
+    `max(0, 0.5 * (1 + cos(pi * num_cycles * 2 * p)))` with `p` unbounded
+    (`get_cosine_schedule_with_warmup`). With the default `num_cycles=0.5` the lr reaches 0
+    at `T` and climbs back to `base_lr` at `2T - w`, exactly as transformers does.
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of linear warmup (required).
+        num_training_steps: steps over which `p` goes from 0 to 1.
+        num_cycles: number of cosine waves over `[w, T]` (0.5 = one half-cosine), >= 0.
+    """
+
+    type: Literal["hf.cosine"] = "hf.cosine"
+    num_warmup_steps: NonNegSteps
+    num_training_steps: Steps
+    num_cycles: Cycles = 0.5
+    summary = "transformers 'cosine': warmup from 0, then cosine to 0 at the end (and back up)"
+    example = {
+        "type": "hf.cosine",
+        "base_lr": 3e-4,
+        "num_warmup_steps": 1000,
+        "num_training_steps": 50000,
+    }
+
+    def lr_lambda(self, t):
+        w, total = self.num_warmup_steps, self.num_training_steps
+        progress = (t - w) / float(max(1, total - w))
+        return np.where(t < w, _warmup(t, w), _clip0(_cosine_wave(self.num_cycles, progress)))
+
+    def settles_by(self):
+        return self.num_warmup_steps if self.num_cycles == 0 else None
+
+
+class CosineWithRestarts(HFNode):
+    """Linear warmup, then `num_cycles` hard-restarted half-cosines, then 0 from `T` on.
+
+    `lr_lambda(s) = warm(s)` for `s < w`; `0` once `p >= 1`; else
+    `max(0, 0.5 * (1 + cos(pi * ((num_cycles * p) % 1))))`
+    (`get_cosine_with_hard_restarts_schedule_with_warmup`).
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of linear warmup (required).
+        num_training_steps: end of the last cycle; 0 from there on.
+        num_cycles: number of cycles (an integer, as transformers declares it), > 0.
+    """
+
+    type: Literal["hf.cosine_with_restarts"] = "hf.cosine_with_restarts"
+    num_warmup_steps: NonNegSteps
+    num_training_steps: Steps
+    num_cycles: Steps = 1
+    summary = "transformers 'cosine_with_restarts': warmup, num_cycles hard-restarted cosines, 0"
+    example = {
+        "type": "hf.cosine_with_restarts",
+        "base_lr": 1e-4,
+        "num_warmup_steps": 500,
+        "num_training_steps": 30000,
+        "num_cycles": 3,
+    }
+
+    def lr_lambda(self, t):
+        w, total = self.num_warmup_steps, self.num_training_steps
+        progress = (t - w) / float(max(1, total - w))
+        wave = _clip0(0.5 * (1.0 + np.cos(np.pi * ((float(self.num_cycles) * progress) % 1.0))))
+        decay = np.where(progress >= 1.0, 0.0, wave)
+        return np.where(t < w, _warmup(t, w), decay)
+
+    def settles_by(self):
+        return self.num_warmup_steps + max(1, self.num_training_steps - self.num_warmup_steps)
+
+
+class Polynomial(HFNode):
+    """Linear warmup, then polynomial decay from `base_lr` to the absolute `lr_end` at `T`.
+
+    `lr_lambda(s) = warm(s)` for `s < w`; `lr_end / base_lr` for `s > T`; else
+    `((base_lr - lr_end) * (1 - (s - w) / (T - w)) ** power + lr_end) / base_lr`
+    (`get_polynomial_decay_schedule_with_warmup`, `lr_init = base_lr`).
+
+    Rejected as transformers rejects it: `lr_end >= base_lr`. Also rejected: `T == w`,
+    where transformers divides by zero at step `w`.
+
+    Args:
+        base_lr: the optimizer's learning rate (`lr_init`).
+        num_warmup_steps: steps of linear warmup (required).
+        num_training_steps: step at which the lr reaches `lr_end`.
+        lr_end: final learning rate (absolute, not a ratio), < base_lr.
+        power: exponent of the decay, > 0.
+    """
+
+    type: Literal["hf.polynomial"] = "hf.polynomial"
+    num_warmup_steps: NonNegSteps
+    num_training_steps: Steps
+    lr_end: Rate = 1e-7
+    power: Power = 1.0
+    summary = "transformers 'polynomial': warmup from 0, then (1 - p) ** power decay to lr_end"
+    example = {
+        "type": "hf.polynomial",
+        "base_lr": 1e-3,
+        "num_warmup_steps": 1000,
+        "num_training_steps": 20000,
+        "lr_end": 1e-5,
+        "power": 2.0,
+    }
+
+    @field_validator("num_training_steps")
+    @classmethod
+    def _not_warmup(cls, v: int, info: ValidationInfo) -> int:
+        if v == info.data.get("num_warmup_steps"):
+            raise ValueError(
+                "Argument `num_training_steps` must differ from `num_warmup_steps` "
+                "(transformers divides by their difference). "
+                f"Received: num_training_steps={v}, num_warmup_steps={v}"
+            )
+        return v
+
+    @field_validator("lr_end")
+    @classmethod
+    def _below_base(cls, v: float, info: ValidationInfo) -> float:
+        base = info.data.get("base_lr")
+        if base is not None and not base > v:
+            raise ValueError(
+                "Argument `lr_end` must be < `base_lr` (transformers raises otherwise). "
+                f"Received: lr_end={v}, base_lr={base}"
+            )
+        return v
+
+    def lr_lambda(self, t):
+        w, total = self.num_warmup_steps, self.num_training_steps
+        lr_init, lr_end = self.base_lr, self.lr_end
+        # The s > T branch is where T - w may be <= 0; keep it out of the division.
+        pct_remaining = 1 - (np.minimum(t, total) - w) / float(total - w)
+        decay = ((lr_init - lr_end) * np.abs(pct_remaining) ** self.power + lr_end) / lr_init
+        after = np.full(t.shape, lr_end / lr_init)
+        return np.where(t < w, _warmup(t, w), np.where(t > total, after, decay))
+
+    def settles_by(self):
+        return max(self.num_training_steps, self.num_warmup_steps)
+
+
+class Constant(HFNode):
+    """`base_lr` at every step: `lr_lambda(s) = 1` (`get_constant_schedule`).
+
+    `get_scheduler("constant", ...)` silently ignores `num_warmup_steps`,
+    `num_training_steps` and every keyword argument; this type rejects them instead
+    (use `hf.constant_with_warmup` for a warmup).
+
+    Args:
+        base_lr: the optimizer's learning rate.
+    """
+
+    type: Literal["hf.constant"] = "hf.constant"
+    summary = "transformers 'constant': base_lr at every step (no warmup)"
+    example = {"type": "hf.constant", "base_lr": 1e-4}
+
+    def lr_lambda(self, t):
+        return np.ones(t.shape, dtype=np.float64)
+
+    def settles_by(self):
+        return 0
+
+
+class ConstantWithWarmup(HFNode):
+    """Linear warmup from 0, then `base_lr`.
+
+    `lr_lambda(s) = s / max(1, w)` for `s < w`, else 1
+    (`get_constant_schedule_with_warmup`). `get_scheduler` drops `num_training_steps` and
+    keyword arguments for this type, so they are not accepted here.
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of linear warmup (required).
+    """
+
+    type: Literal["hf.constant_with_warmup"] = "hf.constant_with_warmup"
+    num_warmup_steps: NonNegSteps
+    summary = "transformers 'constant_with_warmup': warmup from 0, then base_lr"
+    example = {"type": "hf.constant_with_warmup", "base_lr": 1e-4, "num_warmup_steps": 1000}
+
+    def lr_lambda(self, t):
+        w = self.num_warmup_steps
+        return np.where(t < w, t / float(max(1.0, w)), 1.0)
+
+    def settles_by(self):
+        return self.num_warmup_steps
+
+
+class InverseSqrt(HFNode):
+    """Linear warmup, then decay as `1 / sqrt` of the step.
+
+    `lr_lambda(s) = warm(s)` for `s < w`, else `1 / sqrt((s + timescale - w) / timescale)`
+    (`get_inverse_sqrt_schedule`). An absent or null `timescale` means what it means in
+    transformers, `num_warmup_steps or 10000`, and is stored resolved.
+    `get_scheduler` drops `num_training_steps` for this type, so it is not accepted.
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of linear warmup (required).
+        timescale: steps after warmup at which the lr is `base_lr / sqrt(2)`, > 0.
+    """
+
+    type: Literal["hf.inverse_sqrt"] = "hf.inverse_sqrt"
+    num_warmup_steps: NonNegSteps
+    timescale: Steps | None = None
+    summary = "transformers 'inverse_sqrt': warmup from 0, then base_lr / sqrt(step / timescale)"
+    example = {"type": "hf.inverse_sqrt", "base_lr": 1e-3, "num_warmup_steps": 4000}
+
+    @field_validator("timescale")
+    @classmethod
+    def _resolve(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None:
+            w = info.data.get("num_warmup_steps")
+            return None if w is None else (w or 10_000)
+        return v
+
+    def lr_lambda(self, t):
+        w = self.num_warmup_steps
+        timescale = self.timescale if self.timescale is not None else (w or 10_000)
+        shift = timescale - w
+        # Clamped only where unused (s < w), to keep 1/0 out of the warmup steps.
+        decay = 1.0 / np.sqrt(np.maximum(t + shift, timescale) / timescale)
+        return np.where(t < w, _warmup(t, w), decay)
+
+    def settles_by(self):
+        return None
+
+
+class _CosineToFloor(HFNode):
+    """Shared by the two `*_with_min_lr` types: the floor is `min_lr` xor `min_lr_rate`,
+    as transformers requires; errors about the pair name `min_lr_rate`."""
+
+    num_warmup_steps: NonNegSteps
+    num_training_steps: Steps
+    num_cycles: Cycles = 0.5
+    min_lr: Rate | None = None
+    min_lr_rate: Ratio | None = None
+
+    @field_validator("min_lr")
+    @classmethod
+    def _min_lr_below_base(cls, v: float | None, info: ValidationInfo) -> float | None:
+        base = info.data.get("base_lr")
+        if v is None or base is None:
+            return v
+        if base == 0:
+            raise ValueError(
+                "Argument `min_lr` needs `base_lr` > 0 (transformers divides by it); "
+                f"use `min_lr_rate`. Received: min_lr={v}, base_lr={base}"
+            )
+        if v > base:
+            raise ValueError(
+                f"Argument `min_lr` must be <= `base_lr`. Received: min_lr={v}, base_lr={base}"
+            )
+        return v
+
+    @field_validator("min_lr_rate")
+    @classmethod
+    def _exactly_one_floor(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if "min_lr" not in info.data:  # `min_lr` itself is invalid; that error says enough
+            return v
+        min_lr = info.data["min_lr"]
+        if min_lr is not None and v is not None:
+            raise ValueError(
+                "Only one of `min_lr` or `min_lr_rate` may be set. "
+                f"Received: min_lr={min_lr}, min_lr_rate={v}"
+            )
+        if min_lr is None and v is None:
+            raise ValueError("One of `min_lr` or `min_lr_rate` must be set")
+        return v
+
+    def floor_rate(self) -> float:
+        """`min_lr_rate`, or `min_lr / base_lr` as transformers derives it."""
+        if self.min_lr_rate is not None:
+            return self.min_lr_rate
+        assert self.min_lr is not None  # guaranteed by _exactly_one_floor
+        return self.min_lr / self.base_lr
+
+    def settles_by(self):
+        flat = self.num_cycles == 0 or self.floor_rate() == 1
+        return self.num_warmup_steps if flat else None
+
+
+class CosineWithMinLR(_CosineToFloor):
+    """Linear warmup from 0, then a cosine from `base_lr` down to a floor, NOT clamped at T.
+
+    `lr_lambda(s) = warm(s)` for `s < w`, else `max(0, c * (1 - r) + r)` with
+    `c = 0.5 * (1 + cos(pi * num_cycles * 2 * p))` and `r = min_lr_rate`, or
+    `min_lr / base_lr` (`get_cosine_with_min_lr_schedule_with_warmup`). Exactly one of
+    `min_lr` (absolute) and `min_lr_rate` (fraction of `base_lr`) must be set.
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of linear warmup (required).
+        num_training_steps: steps over which `p` goes from 0 to 1.
+        num_cycles: number of cosine waves over `[w, T]`, >= 0.
+        min_lr: the floor as a learning rate, <= base_lr.
+        min_lr_rate: the floor as a fraction of `base_lr`, in [0, 1].
+    """
+
+    type: Literal["hf.cosine_with_min_lr"] = "hf.cosine_with_min_lr"
+    summary = "transformers 'cosine_with_min_lr': warmup from 0, then cosine to min_lr (and back)"
+    example = {
+        "type": "hf.cosine_with_min_lr",
+        "base_lr": 3e-4,
+        "num_warmup_steps": 1000,
+        "num_training_steps": 50000,
+        "min_lr_rate": 0.1,
+    }
+
+    def lr_lambda(self, t):
+        w, total, r = self.num_warmup_steps, self.num_training_steps, self.floor_rate()
+        progress = (t - w) / float(max(1, total - w))
+        factor = _cosine_wave(self.num_cycles, progress) * (1 - r) + r
+        return np.where(t < w, _warmup(t, w), _clip0(factor))
+
+
+class CosineWarmupWithMinLR(_CosineToFloor):
+    """Warmup that starts above 0, then a cosine to a floor, shifted one step earlier.
+
+    `lr_lambda(s)` for `s < w`: `(s + 1) / max(1, w)`, or with `warmup_lr_rate = a`,
+    `a + (1 - a) * s / max(1, w - 1)`; after: `max(0, c * (1 - r) + r)` with
+    `c = 0.5 * (1 + cos(pi * num_cycles * 2 * (s - w + 1) / max(1, T - w)))`; `r` as in
+    `hf.cosine_with_min_lr` (`get_cosine_with_min_lr_schedule_with_warmup_lr_rate`). The
+    floor is reached at `T - 1`; past it the cosine goes back up (not clamped).
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of warmup (required).
+        num_training_steps: the cosine reaches the floor at `T - 1`.
+        num_cycles: number of cosine waves over `[w, T]`, >= 0.
+        min_lr: the floor as a learning rate, <= base_lr.
+        min_lr_rate: the floor as a fraction of `base_lr`, in [0, 1].
+        warmup_lr_rate: warmup start as a fraction of `base_lr`, in [0, 1] (default: the
+            warmup starts at `1 / w`).
+    """
+
+    type: Literal["hf.cosine_warmup_with_min_lr"] = "hf.cosine_warmup_with_min_lr"
+    warmup_lr_rate: Ratio | None = None
+    summary = "transformers 'cosine_warmup_with_min_lr': warmup from 1/w, cosine to min_lr"
+    example = {
+        "type": "hf.cosine_warmup_with_min_lr",
+        "base_lr": 3e-4,
+        "num_warmup_steps": 1000,
+        "num_training_steps": 50000,
+        "min_lr": 3e-5,
+    }
+
+    def lr_lambda(self, t):
+        w, total = float(self.num_warmup_steps), float(self.num_training_steps)
+        r = self.floor_rate()
+        if self.warmup_lr_rate is None:
+            warm = (t + 1.0) / max(1.0, w)
+        else:
+            a = float(self.warmup_lr_rate)
+            warm = a + (1.0 - a) * t / max(1.0, w - 1)
+        progress = (t - w + 1.0) / max(1.0, total - w)
+        factor = _cosine_wave(self.num_cycles, progress) * (1 - r) + r
+        return np.where(t < w, warm, _clip0(factor))
+
+
+Shape = Literal["linear", "cosine", "1-sqrt"]
+
+
+class WarmupStableDecay(HFNode):
+    """Warmup, a stable phase at `base_lr`, a decay, then `min_lr_ratio * base_lr` (WSD).
+
+    With `m = min_lr_ratio`, `S = num_stable_steps` (or `T - w - D`), `D = num_decay_steps`:
+    for `s < w`, `q = s / max(1, w)` and the factor is `q` (linear), `0.5 * (1 - cos(pi q))`
+    (cosine) or `1 - sqrt(1 - q)` (1-sqrt); for `w <= s < w + S` it is 1; for
+    `w + S <= s < w + S + D`, `q = (s - w - S) / max(1, D)` and the factor is `1 - q`,
+    `0.5 * (1 + cos(pi * num_cycles * 2 * q))` or `1 - sqrt(q)`; warmup and decay give
+    `max(0, factor * (1 - m) + m)`; after the decay the value is `m` (`get_wsd_schedule`).
+    Note the warmup starts at `m`, not 0.
+
+    Exactly one of `num_training_steps` and `num_stable_steps` must be set: transformers
+    warns and ignores `num_training_steps` when both are, and a `num_training_steps`
+    below `w + D` (a negative stable phase) is rejected.
+
+    Args:
+        base_lr: the optimizer's learning rate.
+        num_warmup_steps: steps of warmup (required).
+        num_decay_steps: steps of decay (required).
+        num_training_steps: warmup + stable + decay steps; sets `S = T - w - D`.
+        num_stable_steps: steps at `base_lr` between warmup and decay.
+        warmup_type: `linear`, `cosine` or `1-sqrt`.
+        decay_type: `linear`, `cosine` or `1-sqrt`.
+        min_lr_ratio: warmup start and final value as a fraction of `base_lr`, in [0, 1].
+        num_cycles: cosine waves over the decay (`decay_type="cosine"`), >= 0.
+    """
+
+    type: Literal["hf.warmup_stable_decay"] = "hf.warmup_stable_decay"
+    num_warmup_steps: NonNegSteps
+    num_decay_steps: NonNegSteps
+    num_training_steps: Steps | None = None
+    num_stable_steps: NonNegSteps | None = None
+    warmup_type: Shape = "linear"
+    decay_type: Shape = "cosine"
+    min_lr_ratio: Ratio = 0.0
+    num_cycles: Cycles = 0.5
+    summary = "transformers 'warmup_stable_decay': warmup, constant base_lr, decay to min_lr_ratio"
+    example = {
+        "type": "hf.warmup_stable_decay",
+        "base_lr": 1e-3,
+        "num_warmup_steps": 1000,
+        "num_decay_steps": 5000,
+        "num_training_steps": 50000,
+    }
+
+    @field_validator("num_training_steps")
+    @classmethod
+    def _covers_warmup_and_decay(cls, v: int | None, info: ValidationInfo) -> int | None:
+        w, d = info.data.get("num_warmup_steps"), info.data.get("num_decay_steps")
+        if v is not None and w is not None and d is not None and v < w + d:
+            raise ValueError(
+                "Argument `num_training_steps` must be >= num_warmup_steps + num_decay_steps "
+                f"({w + d}). Received: num_training_steps={v}"
+            )
+        return v
+
+    @field_validator("num_stable_steps")
+    @classmethod
+    def _one_length(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if "num_training_steps" not in info.data:
+            return v
+        total = info.data["num_training_steps"]
+        if total is not None and v is not None:
+            raise ValueError(
+                "Only one of `num_training_steps` or `num_stable_steps` may be set "
+                "(transformers ignores num_training_steps then). "
+                f"Received: num_training_steps={total}, num_stable_steps={v}"
+            )
+        if total is None and v is None:
+            raise ValueError("One of `num_training_steps` or `num_stable_steps` must be set")
+        return v
+
+    @property
+    def stable_steps(self) -> int:
+        if self.num_stable_steps is not None:
+            return self.num_stable_steps
+        assert self.num_training_steps is not None
+        return self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
+
+    def lr_lambda(self, t):
+        w, d, m = self.num_warmup_steps, self.num_decay_steps, self.min_lr_ratio
+        s = self.stable_steps
+        q = np.clip(t / float(max(1, w)), 0.0, 1.0)  # clipped only where unused (s >= w)
+        if self.warmup_type == "linear":
+            rise = q
+        elif self.warmup_type == "cosine":
+            rise = 0.5 * (1.0 - np.cos(np.pi * q))
+        else:
+            rise = 1.0 - np.sqrt(1.0 - q)
+        q = np.clip((t - w - s) / float(max(1, d)), 0.0, 1.0)
+        if self.decay_type == "linear":
+            fall = 1.0 - q
+        elif self.decay_type == "cosine":
+            fall = _cosine_wave(self.num_cycles, q)
+        else:
+            fall = 1.0 - np.sqrt(q)
+        out = np.full(t.shape, float(m))
+        out = np.where(t < w + s + d, _clip0(fall * (1.0 - m) + m), out)
+        out = np.where(t < w + s, 1.0, out)
+        return np.where(t < w, _clip0(rise * (1.0 - m) + m), out)
+
+    def settles_by(self):
+        if self.min_lr_ratio == 1:
+            return 0
+        return self.num_warmup_steps + self.stable_steps + self.num_decay_steps
+
+
+TYPES: tuple[type[Node], ...] = (
+    Linear,
+    Cosine,
+    CosineWithRestarts,
+    Polynomial,
+    Constant,
+    ConstantWithWarmup,
+    InverseSqrt,
+    CosineWithMinLR,
+    CosineWarmupWithMinLR,
+    WarmupStableDecay,
+)
+
+__all__ = [
+    "TYPES",
+    "Constant",
+    "ConstantWithWarmup",
+    "Cosine",
+    "CosineWarmupWithMinLR",
+    "CosineWithMinLR",
+    "CosineWithRestarts",
+    "HFNode",
+    "InverseSqrt",
+    "Linear",
+    "Polynomial",
+    "WarmupStableDecay",
+]
