@@ -1,0 +1,535 @@
+"""Values of pinned curves: the process-wide memory cache and the on-disk chunk cache.
+
+A curve is identified by `(digest, steps_per_epoch)`: the digest names the normalized
+definition, so the values never change and can be cached forever. Values are held in
+chunks of `chunk_steps` consecutive steps (chunk `i` covers `[i*C, (i+1)*C)`).
+
+Disk layout under the cache root (`STEPSIZE_CACHE_DIR`, default `~/.cache/stepsize`):
+
+    curves/<digest hex>/spe-<n|none>/c<C>-<index>.npy      float64 values of one chunk
+    curves/<digest hex>/spe-<n|none>/c<C>-<index>.npy.sha256   its checksum
+    versions/<ns>/<name>/<version>.json                   digest and horizon (immutable)
+    refs/<ns>/<name>/<tag or latest>.json                 last known resolution of a tag
+
+Every file is written to a temporary file in the same folder and moved into place with
+`os.replace`, so readers on the same node (other ranks, data-loader workers) see either
+nothing or a complete file. A chunk is verified on every read (checksum, dtype, shape,
+finite and non-negative values); a bad one is deleted and fetched again.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ScheduleUnavailable, ServerError, StepsizeError, Unreachable
+
+log = logging.getLogger("stepsize")
+
+MAX_STEP = 2**53
+DEFAULT_CHUNK_STEPS = 65_536
+MAX_VALUES_PER_REQUEST = 10_000_000
+
+CurveKey = tuple[str, int | None]
+Source = Callable[[int, int], np.ndarray]
+"""Fetches the values of steps `[start, stop)` from the server; raises `Unreachable`."""
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("STEPSIZE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "stepsize"
+
+
+def check_values(values: Any, length: int) -> np.ndarray:
+    """`values` as a float64 vector of `length` finite, non-negative numbers, else ValueError."""
+    arr = np.asarray(values)
+    if arr.dtype != np.float64 or arr.shape != (length,):
+        raise ValueError(f"expected {length} float64 values, got {arr.dtype} {arr.shape}")
+    if length and not (np.isfinite(arr).all() and (arr >= 0).all()):
+        raise ValueError("values must be finite and >= 0")
+    return arr
+
+
+def exact_factors(values: np.ndarray, base: float) -> np.ndarray:
+    """`values / base`, nudged by one ulp where needed so that `base * f == value` exactly."""
+    f = values / base
+    for direction in (np.inf, -np.inf):
+        bad = base * f != values
+        if not bad.any():
+            break
+        candidate = np.nextafter(f, direction)
+        fixed = bad & (base * candidate == values)
+        f[fixed] = candidate[fixed]
+    return f
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _safe_part(text: str) -> str:
+    if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,127}", text) and ".." not in text:
+        return text
+    return "x-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class DiskCache:
+    """Chunks and resolutions on disk, shared by every process of a node.
+
+    Reads never raise: a missing, partial or corrupt entry is a miss (corrupt ones are
+    deleted and counted in `corrupt`). Writes never raise either: a read-only or full
+    disk logs a warning and the client goes on with the memory cache.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.corrupt = 0
+        self._warned = False
+
+    def __repr__(self) -> str:
+        return f"DiskCache({str(self.root)!r})"
+
+    # chunks
+
+    def chunk_path(self, key: CurveKey, chunk_steps: int, index: int) -> Path:
+        digest, spe = key
+        hexpart = digest.split(":", 1)[-1]
+        spe_part = "spe-none" if spe is None else f"spe-{int(spe)}"
+        return (
+            self.root
+            / "curves"
+            / _safe_part(hexpart)
+            / spe_part
+            / f"c{chunk_steps}-{index:09d}.npy"
+        )
+
+    def load_chunk(self, key: CurveKey, chunk_steps: int, index: int) -> np.ndarray | None:
+        path = self.chunk_path(key, chunk_steps, index)
+        sidecar = path.with_name(path.name + ".sha256")
+        for attempt in range(2):
+            try:
+                data = path.read_bytes()
+                expected = sidecar.read_text().strip()
+            except OSError:
+                return None
+            if hashlib.sha256(data).hexdigest() == expected:
+                break
+            if attempt == 1:  # a second read rules out a concurrent writer
+                self._discard(path, sidecar, "checksum mismatch")
+                return None
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+            return check_values(arr, chunk_steps)
+        except (ValueError, OSError, EOFError) as exc:
+            self._discard(path, sidecar, str(exc))
+            return None
+
+    def store_chunk(self, key: CurveKey, chunk_steps: int, index: int, values: np.ndarray) -> None:
+        path = self.chunk_path(key, chunk_steps, index)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(values, dtype=np.float64), allow_pickle=False)
+        data = buf.getvalue()
+        try:
+            _atomic_write(path, data)
+            _atomic_write(
+                path.with_name(path.name + ".sha256"),
+                hashlib.sha256(data).hexdigest().encode(),
+            )
+        except OSError as exc:
+            self._write_failed(path, exc)
+
+    def _discard(self, path: Path, sidecar: Path, why: str) -> None:
+        self.corrupt += 1
+        log.warning(
+            "stepsize: corrupt cache file %s (%s); deleting it and fetching again", path, why
+        )
+        for p in (path, sidecar):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+    def _write_failed(self, path: Path, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("stepsize: cannot write the disk cache (%s: %s); memory only", path, exc)
+
+    # small JSON records: immutable version facts and last known tag resolutions
+
+    def _json_path(self, kind: str, namespace: str, name: str, leaf: str) -> Path:
+        return (
+            self.root / kind / _safe_part(namespace) / _safe_part(name) / f"{_safe_part(leaf)}.json"
+        )
+
+    def load_json(self, kind: str, namespace: str, name: str, leaf: str) -> dict[str, Any] | None:
+        path = self._json_path(kind, namespace, name, leaf)
+        try:
+            record = json.loads(path.read_text())
+        except OSError:
+            return None
+        except ValueError:
+            self._discard(path, path.with_suffix(".missing"), "unparsable JSON")
+            return None
+        return record if isinstance(record, dict) else None
+
+    def store_json(
+        self, kind: str, namespace: str, name: str, leaf: str, record: dict[str, Any]
+    ) -> None:
+        path = self._json_path(kind, namespace, name, leaf)
+        try:
+            _atomic_write(path, json.dumps(record, sort_keys=True).encode())
+        except OSError as exc:
+            self._write_failed(path, exc)
+
+
+class _Fetch:
+    """One in-flight load of chunks `[first, stop)`."""
+
+    def __init__(self, first: int, stop: int) -> None:
+        self.first = first
+        self.stop = stop
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class Curve:
+    """The values of one `(digest, steps_per_epoch)` curve in this process, by chunk.
+
+    Lookups of loaded chunks never touch the network. When a lookup enters the last
+    `prefetch_margin` steps of a chunk, the next chunk is fetched on a background thread
+    (never past the horizon, nor past `total_steps` until the run goes beyond it). A
+    lookup of a chunk that is not loaded waits for the in-flight fetch or fetches it
+    itself, in both cases for at most `wait_timeout` seconds, then raises
+    `ScheduleUnavailable`: a missing value is never replaced by a guess.
+    """
+
+    def __init__(
+        self,
+        key: CurveKey,
+        *,
+        label: str,
+        horizon: int | None,
+        total_steps: int | None,
+        chunk_steps: int,
+        disk: DiskCache | None,
+        source: Source | None,
+        wait_timeout: float,
+        prefetch_margin: int | None = None,
+    ) -> None:
+        if chunk_steps < 2:
+            raise ValueError(
+                f"Argument `chunk_steps` must be >= 2. Received: chunk_steps={chunk_steps}"
+            )
+        self.key = key
+        self.label = label
+        self.horizon = horizon
+        self.total_steps = total_steps
+        self.chunk_steps = chunk_steps
+        self.margin = (
+            chunk_steps // 2 if prefetch_margin is None else min(prefetch_margin, chunk_steps)
+        )
+        self.disk = disk
+        self.source = source
+        self.wait_timeout = wait_timeout
+        self.last_chunk = None if horizon is None else horizon // chunk_steps
+        self.waits = 0  # lookups that had to wait on a fetch (after construction: a miss)
+        self.fetches = 0  # chunk loads that went to the server
+        self.fast_end = 0  # steps [0, fast_end) are in every factor table
+        self._chunks: dict[int, np.ndarray] = {}
+        self._contiguous = 0
+        self._inflight: dict[int, _Fetch] = {}
+        self._tables: dict[float, array.array] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        chunks = sorted(self._chunks)[:8]
+        return f"Curve({self.label!r}, digest={self.key[0][:15]}..., chunks={chunks})"
+
+    # loading
+
+    def loaded(self, index: int) -> bool:
+        return index in self._chunks
+
+    def upfront_chunks(self, limit: int) -> int:
+        """How many chunks from 0 construction loads: to the horizon or total_steps (capped)."""
+        ends = [self.horizon + 1] if self.horizon is not None else []
+        if self.total_steps is not None:
+            ends.append(self.total_steps + 1)
+        end = min(min(ends) if ends else 1, limit, MAX_STEP + 1)
+        return max(1, -(-end // self.chunk_steps))
+
+    def ensure(self, first: int, stop: int) -> None:
+        """Load chunks `[first, stop)` (from memory, disk, then the server); blocks.
+
+        Raises `ScheduleUnavailable` when some chunk is neither cached nor fetchable
+        within the bounded wait, or the `ServerError` the server answered.
+        """
+        if self.last_chunk is not None:
+            stop = min(stop, self.last_chunk + 1)
+        missing = [i for i in range(first, stop) if i not in self._chunks]
+        if not missing:
+            return
+        lo, hi = missing[0], missing[-1] + 1
+        fetch = self._claim(lo, hi)
+        if fetch is not None:
+            self._run(fetch)
+        for i in missing:
+            if i not in self._chunks:
+                self._wait_for(i)
+
+    def _claim(self, first: int, stop: int) -> _Fetch | None:
+        with self._lock:
+            if any(i in self._inflight for i in range(first, stop)):
+                return None
+            fetch = _Fetch(first, stop)
+            for i in range(first, stop):
+                self._inflight[i] = fetch
+            return fetch
+
+    def _run(self, fetch: _Fetch) -> None:
+        try:
+            self._load(fetch.first, fetch.stop)
+        except BaseException as exc:  # handed to whoever waits on this fetch
+            fetch.error = exc
+        finally:
+            with self._lock:
+                for i in range(fetch.first, fetch.stop):
+                    if self._inflight.get(i) is fetch:
+                        del self._inflight[i]
+            fetch.done.set()
+
+    def _wait_for(self, index: int) -> np.ndarray:
+        chunk = self._chunks.get(index)
+        if chunk is not None:
+            return chunk
+        with self._lock:
+            fetch = self._inflight.get(index)
+        if fetch is None:
+            fetch = self._claim(index, index + 1)
+            if fetch is not None:
+                self._run(fetch)
+            else:
+                return self._wait_for(index)
+        elif not fetch.done.wait(self.wait_timeout):
+            raise ScheduleUnavailable(
+                f"{self.label}: steps {index * self.chunk_steps}.. are not cached and their "
+                f"fetch did not finish within {self.wait_timeout:g} s"
+            )
+        chunk = self._chunks.get(index)
+        if chunk is not None:
+            return chunk
+        if isinstance(fetch.error, StepsizeError):
+            raise fetch.error
+        raise ScheduleUnavailable(
+            f"{self.label}: steps {index * self.chunk_steps}.. could not be loaded: {fetch.error}"
+        ) from fetch.error
+
+    def _load(self, first: int, stop: int) -> None:
+        C = self.chunk_steps
+        found: dict[int, np.ndarray] = {}
+        missing: list[int] = []
+        for i in range(first, stop):
+            if i in self._chunks:
+                continue
+            chunk = self.disk.load_chunk(self.key, C, i) if self.disk is not None else None
+            if chunk is None:
+                missing.append(i)
+            else:
+                found[i] = chunk
+        per_request = max(1, MAX_VALUES_PER_REQUEST // C)
+        runs: list[tuple[int, int]] = []
+        for i in missing:
+            if runs and runs[-1][1] == i and i - runs[-1][0] < per_request:
+                runs[-1] = (runs[-1][0], i + 1)
+            else:
+                runs.append((i, i + 1))
+        for lo, hi in runs:
+            values = self._fetch(lo * C, hi * C)
+            for i in range(lo, hi):
+                chunk = values[(i - lo) * C : (i - lo + 1) * C]
+                found[i] = chunk
+                if self.disk is not None:
+                    self.disk.store_chunk(self.key, C, i, chunk)
+        self._add(found)
+
+    def _fetch(self, start: int, stop: int) -> np.ndarray:
+        where = f" (cache: {self.disk.root})" if self.disk is not None else ""
+        if self.source is None:
+            raise ScheduleUnavailable(
+                f"{self.label}: steps [{start}, {stop}) are not in the cache{where} and this "
+                "process does not call the server (STEPSIZE_OFFLINE=1 or a non-zero rank)"
+            )
+        stop_clipped = min(stop, MAX_STEP + 1)
+        try:
+            values = self.source(start, stop_clipped)
+        except Unreachable as exc:
+            raise ScheduleUnavailable(
+                f"{self.label}: steps [{start}, {stop}) are not in the cache{where} and the "
+                f"server cannot be reached: {exc}"
+            ) from exc
+        except ServerError:
+            raise
+        self.fetches += 1
+        if stop_clipped < stop:
+            values = np.concatenate([values, np.full(stop - stop_clipped, values[-1])])
+        return values
+
+    def _add(self, chunks: dict[int, np.ndarray]) -> None:
+        with self._lock:
+            self._chunks.update(chunks)
+            while self._contiguous in self._chunks:
+                self._contiguous += 1
+            self._advance_tables()
+
+    # lookups
+
+    def value(self, step: int) -> float:
+        """The lr at `step` (an int in [0, 2**53]); blocks only when the chunk is missing."""
+        s = step if self.horizon is None or step <= self.horizon else self.horizon
+        C = self.chunk_steps
+        i = s // C
+        chunk = self._chunks.get(i)
+        if chunk is None:
+            self.waits += 1
+            chunk = self._wait_for(i)
+        if s - i * C >= C - self.margin:
+            self._prefetch_after(s)
+        return float(chunk[s - i * C])
+
+    def _prefetch_after(self, s: int) -> None:
+        nxt = s // self.chunk_steps + 1
+        if self.last_chunk is not None and nxt > self.last_chunk:
+            return
+        if self.total_steps is not None and s <= self.total_steps < nxt * self.chunk_steps:
+            return  # the run said it ends before that chunk; fetch it only if it goes on
+        if nxt in self._chunks or nxt in self._inflight or nxt * self.chunk_steps > MAX_STEP:
+            return
+        fetch = self._claim(nxt, nxt + 1)
+        if fetch is not None:
+            threading.Thread(
+                target=self._run, args=(fetch,), name="stepsize-prefetch", daemon=True
+            ).start()
+
+    def values(self, steps: np.ndarray) -> np.ndarray:
+        """Values at an array of valid steps; loads missing chunks (bounded wait)."""
+        s = np.asarray(steps, dtype=np.int64)
+        if self.horizon is not None:
+            s = np.minimum(s, self.horizon)
+        C = self.chunk_steps
+        idx = s // C
+        out = np.empty(s.shape, dtype=np.float64)
+        for i in np.unique(idx).tolist():
+            chunk = self._chunks.get(i)
+            if chunk is None:
+                chunk = self._wait_for(i)
+            mask = idx == i
+            out[mask] = chunk[s[mask] - i * C]
+        return out
+
+    def prefix(self, n: int) -> np.ndarray:
+        """The values of steps `[0, n)` as one contiguous array (loads what is missing)."""
+        return self.values(np.arange(n, dtype=np.int64))
+
+    # torch's fast path
+
+    def _fast_end(self) -> int:
+        loaded = self._contiguous * self.chunk_steps
+        if self.horizon is not None and loaded > self.horizon:
+            return self.horizon + 1
+        limit = loaded - self.margin
+        if self.total_steps is not None:
+            limit = max(limit, min(loaded, self.total_steps + 1))
+        return max(limit, 0)
+
+    def _advance_tables(self) -> None:
+        end = self._fast_end()
+        if end <= self.fast_end:
+            return
+        start = self.fast_end
+        if self._tables:
+            piece = self._slice(start, end)
+            for base, table in self._tables.items():
+                table.frombytes(exact_factors(piece, base).tobytes())
+        self.fast_end = end
+
+    def _slice(self, start: int, end: int) -> np.ndarray:
+        C = self.chunk_steps
+        parts = [self._chunks[i] for i in range(start // C, -(-end // C))]
+        joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        off = (start // C) * C
+        return joined[start - off : end - off]
+
+    def factor_table(self, base_lr: float) -> array.array:
+        """`lr / base_lr` for steps `[0, fast_end)`, kept up to date as chunks arrive."""
+        with self._lock:
+            table = self._tables.get(base_lr)
+            if table is None:
+                table = array.array("d")
+                if self.fast_end:
+                    table.frombytes(exact_factors(self._slice(0, self.fast_end), base_lr).tobytes())
+                self._tables[base_lr] = table
+                FACTORS[(self.key[0], self.key[1], base_lr)] = table
+            return table
+
+    def _after_fork(self) -> None:
+        self._lock = threading.RLock()
+        self._inflight = {}
+
+
+# The process-wide memory cache. FACTORS is what torch_lambda reads on its hot path.
+CURVES: dict[CurveKey, Curve] = {}
+FACTORS: dict[tuple[str, int | None, float], array.array] = {}
+_registry_lock = threading.Lock()
+
+
+def lookup(key: CurveKey) -> Curve | None:
+    return CURVES.get(key)
+
+
+def register(curve: Curve) -> Curve:
+    """Add `curve` to the memory cache; if another thread won the race, return its curve."""
+    with _registry_lock:
+        existing = CURVES.get(curve.key)
+        if existing is not None:
+            return existing
+        CURVES[curve.key] = curve
+        return curve
+
+
+def forget_all() -> None:
+    """Drop the memory cache (tests, or to release memory); disk entries stay."""
+    with _registry_lock:
+        CURVES.clear()
+        FACTORS.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for curve in list(CURVES.values()):
+        curve._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

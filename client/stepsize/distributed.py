@@ -1,0 +1,112 @@
+"""One fetch per job: rank 0 talks to the server, torch.distributed carries the values.
+
+Every rank calls `Client.schedule` with the same arguments (as with any collective).
+Rank 0 resolves the reference and loads the up-front range; the pinned identity and the
+values then reach the other ranks by `broadcast_object_list` and `broadcast`. If rank 0
+fails, every rank raises the same error, so no rank waits forever or trains on guesses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import cache, errors
+from .cache import Curve
+from .refs import Ref
+
+if TYPE_CHECKING:
+    from .client import Client, Identity
+
+log = logging.getLogger("stepsize")
+
+
+def broadcast_schedule(
+    client: Client,
+    dist: Any,
+    parsed: Ref,
+    total_steps: int | None,
+    steps_per_epoch: int | None,
+) -> tuple[Identity, Curve]:
+    import torch
+
+    from .client import Identity
+
+    rank = dist.get_rank()
+    device = torch.device("cpu")
+    if dist.get_backend() == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    payload: dict[str, Any]
+    values = None
+    if rank == 0:
+        try:
+            identity = client._resolve(parsed, total_steps, steps_per_epoch)
+            curve = client._load_curve(identity)
+            chunks = curve.upfront_chunks(client.upfront_limit)
+            values = curve.prefix(chunks * curve.chunk_steps)
+            payload = {
+                "identity": identity.as_dict(),
+                "chunks": chunks,
+                "chunk_steps": curve.chunk_steps,
+            }
+        except errors.StepsizeError as exc:
+            payload = {
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "status": getattr(exc, "status", 0),
+            }
+    else:
+        payload = {}
+    box = [payload]
+    dist.broadcast_object_list(box, src=0, device=device)
+    payload = box[0]
+    if "error" in payload:
+        raise _error(payload, rank)
+    identity = Identity(**payload["identity"])
+    chunk_steps = int(payload["chunk_steps"])
+    n = int(payload["chunks"]) * chunk_steps
+    tensor = torch.from_numpy(values) if values is not None else torch.empty(n, dtype=torch.float64)
+    tensor = tensor.to(device)
+    dist.broadcast(tensor, src=0)
+    if rank == 0:
+        return identity, curve
+    if identity.horizon is None and identity.total_steps is None:
+        log.warning(
+            "stepsize: %s has no horizon and no total_steps was given: past step %d every "
+            "rank fetches on its own; pass total_steps so that only rank 0 calls the server",
+            identity.ref,
+            n - 1,
+        )
+    received = tensor.cpu().numpy().astype(np.float64, copy=False)
+    curve = cache.lookup(identity.key)
+    if curve is None:
+        curve = cache.register(
+            Curve(
+                identity.key,
+                label=identity.ref,
+                horizon=identity.horizon,
+                total_steps=identity.total_steps,
+                chunk_steps=chunk_steps,
+                disk=client.cache,
+                # Only past the broadcast range (an open-ended curve run beyond
+                # total_steps) does a non-zero rank fetch for itself.
+                source=None if client.offline else client.source(identity),
+                wait_timeout=client.wait_timeout,
+            )
+        )
+    C = curve.chunk_steps
+    if chunk_steps == C:
+        curve._add({i: received[i * C : (i + 1) * C].copy() for i in range(n // C)})
+    return identity, curve
+
+
+def _error(payload: dict[str, Any], rank: int) -> errors.StepsizeError:
+    message = f"rank 0 could not load the schedule (this is rank {rank}): {payload['message']}"
+    cls = getattr(errors, str(payload.get("error")), None)
+    if isinstance(cls, type) and issubclass(cls, errors.ServerError):
+        return cls(message, status=int(payload.get("status") or 0))
+    if isinstance(cls, type) and issubclass(cls, errors.StepsizeError):
+        return cls(message)
+    return errors.StepsizeError(message)

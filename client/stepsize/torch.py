@@ -1,0 +1,221 @@
+"""PyTorch shims: an `lr_lambda` for LambdaLR, and an LRScheduler that sets the lr.
+
+Both are pure functions of the step counter, so resuming from `state_dict()` or from
+`last_epoch` gives the uninterrupted run's lrs. Both keep only the schedule's identity
+(reference, digest, sizes, base lr) in their state: a checkpoint stays a few hundred
+bytes whatever the curve's length and never holds a token, a URL or the values; a
+restored shim finds the values in the memory cache, the disk cache, or the server.
+
+`TorchLambda` needs no torch (data-loader workers and pickles stay light); torch is
+imported when `RegistryLR` is first used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from . import cache
+from .cache import FACTORS, exact_factors
+from .client import Identity, check_step, curve_for
+
+__all__ = ["RegistryLR", "TorchLambda", "base_lr_of", "definition_from_torch"]  # noqa: F822
+
+
+def base_lr_of(optimizer_or_base_lr: Any) -> float:
+    """The initial lr of param group 0 (`initial_lr` if a scheduler set it), or the number."""
+    if isinstance(optimizer_or_base_lr, (int, float)) and not isinstance(
+        optimizer_or_base_lr, bool
+    ):
+        base = float(optimizer_or_base_lr)
+    elif hasattr(optimizer_or_base_lr, "param_groups"):
+        group = optimizer_or_base_lr.param_groups[0]
+        base = float(group.get("initial_lr", group["lr"]))
+    else:
+        raise TypeError(
+            "Argument `optimizer_or_base_lr` must be a torch optimizer or a number. "
+            f"Received: {type(optimizer_or_base_lr).__name__}"
+        )
+    if not (math.isfinite(base) and base > 0):
+        raise ValueError(
+            f"The base lr must be finite and > 0 to divide by it. Received: base_lr={base}"
+        )
+    return base
+
+
+class TorchLambda:
+    """`lr_lambda(step) = registry lr(step) / base_lr`, for `LambdaLR`.
+
+    LambdaLR multiplies the factor by each group's initial lr, so group 0 (whose initial
+    lr is `base_lr`) gets exactly the registry's value and other groups keep their ratio.
+    The factors are nudged by one ulp where needed so that `base_lr * factor` is the
+    registry's float64 value exactly.
+
+    `LambdaLR.state_dict()` copies this object's `__dict__`: it holds only the identity.
+    Raises `ScheduleUnavailable` (after a bounded wait) for a step whose values cannot
+    be had, never a guess.
+    """
+
+    def __init__(self, identity: Identity, base_lr: float) -> None:
+        self.ref = identity.ref
+        self.digest = identity.digest
+        self.horizon = identity.horizon
+        self.total_steps = identity.total_steps
+        self.steps_per_epoch = identity.steps_per_epoch
+        self.base_lr = float(base_lr)
+        self.key = (identity.digest, identity.steps_per_epoch, self.base_lr)
+        curve_for(identity).factor_table(self.base_lr)
+
+    def __call__(self, step: int) -> float:
+        try:
+            if step >= 0:
+                return FACTORS[self.key][step]
+        except (KeyError, IndexError, TypeError):
+            pass
+        return self._lookup(step)
+
+    def _lookup(self, step: Any) -> float:
+        step = check_step(step)
+        curve = cache.lookup((self.digest, self.steps_per_epoch))
+        if curve is None or self.key not in FACTORS:
+            curve = curve_for(self.identity)
+            curve.factor_table(self.base_lr)
+        return float(exact_factors(np.array([curve.value(step)]), self.base_lr)[0])
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.ref, self.digest, self.horizon, self.total_steps, self.steps_per_epoch)
+
+    def __repr__(self) -> str:
+        return f"TorchLambda({self.ref!r}, base_lr={self.base_lr})"
+
+
+def _registry_lr_class() -> type:
+    from torch.optim.lr_scheduler import LRScheduler
+
+    class RegistryLR(LRScheduler):
+        """An LRScheduler whose lr after `n` calls of `step()` is the registry's lr at step `n`.
+
+        Group 0 gets the registry's value; a group whose initial lr differs keeps its
+        ratio to group 0. `state_dict()` holds the identity and the counter only.
+        `last_epoch=k` resumes after k steps (lr of step k), unlike torch's own
+        schedulers, which land at k + 1. Raises `ScheduleUnavailable` at construction
+        when the values are neither cached nor reachable.
+        """
+
+        def __init__(self, optimizer: Any, identity: Identity, last_epoch: int = -1) -> None:
+            self.stepsize = identity.as_dict()
+            curve_for(identity)  # fail here, not at the first step, when the values are missing
+            if last_epoch > 0:
+                for group in optimizer.param_groups:
+                    group.setdefault("initial_lr", group["lr"])
+                super().__init__(optimizer, last_epoch - 1)
+            else:
+                super().__init__(optimizer, -1)
+
+        def _curve(self) -> cache.Curve:
+            ident = self.stepsize
+            curve = cache.lookup((ident["digest"], ident["steps_per_epoch"]))
+            return curve if curve is not None else curve_for(Identity(**ident))
+
+        def get_lr(self) -> list[float]:
+            lr = self._curve().value(check_step(self.last_epoch))
+            base0 = self.base_lrs[0]
+            return [lr if base == base0 else lr * (base / base0) for base in self.base_lrs]
+
+        _get_closed_form_lr = get_lr
+
+    RegistryLR.__module__ = __name__
+    return RegistryLR
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RegistryLR":  # built on first use so that importing this module needs no torch
+        cls = _registry_lr_class()
+        globals()["RegistryLR"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# publish(torch scheduler): the constructor's parameters, as SPEC 3.2 names them
+
+_SIMPLE: dict[str, tuple[str, ...]] = {
+    "StepLR": ("step_size", "gamma"),
+    "ConstantLR": ("factor", "total_iters"),
+    "LinearLR": ("start_factor", "end_factor", "total_iters"),
+    "ExponentialLR": ("gamma",),
+    "PolynomialLR": ("total_iters", "power"),
+    "CosineAnnealingLR": ("T_max", "eta_min"),
+    "CosineAnnealingWarmRestarts": ("T_0", "T_mult", "eta_min"),
+}
+
+
+def definition_from_torch(scheduler: Any, *, with_base_lr: bool = True) -> dict[str, Any]:
+    """The definition of a torch scheduler instance (`torch.<ClassName>` types).
+
+    Supported: StepLR, MultiStepLR, ConstantLR, LinearLR, ExponentialLR, PolynomialLR,
+    CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR (built-in modes),
+    OneCycleLR, SequentialLR and ChainedScheduler of those. Raises TypeError for others
+    (LambdaLR and MultiplicativeLR hold Python functions, which cannot be published).
+    """
+    import torch
+
+    sched = torch.optim.lr_scheduler
+    cls = type(scheduler).__name__
+    out: dict[str, Any] = {"type": f"torch.{cls}"}
+    if cls in _SIMPLE and isinstance(scheduler, getattr(sched, cls)):
+        for name in _SIMPLE[cls]:
+            out[name] = getattr(scheduler, name)
+    elif isinstance(scheduler, sched.MultiStepLR):
+        milestones = scheduler.milestones
+        out["milestones"] = sorted(Counter(milestones).elements())
+        out["gamma"] = scheduler.gamma
+    elif isinstance(scheduler, sched.CyclicLR):
+        if scheduler._scale_fn_custom is not None:
+            raise TypeError("CyclicLR with a custom scale_fn cannot be published; use mode=")
+        up = round(scheduler.total_size * scheduler.step_ratio)
+        out.update(
+            base_lr=scheduler.base_lrs[0],
+            max_lr=scheduler.max_lrs[0],
+            step_size_up=up,
+            step_size_down=round(scheduler.total_size) - up,
+            mode=scheduler.mode,
+            gamma=scheduler.gamma,
+        )
+        return out
+    elif isinstance(scheduler, sched.OneCycleLR):
+        group = scheduler.optimizer.param_groups[0]
+        phases = scheduler._schedule_phases
+        total = scheduler.total_steps
+        out.update(
+            max_lr=group["max_lr"],
+            total_steps=total,
+            pct_start=(phases[0]["end_step"] + 1) / total,
+            anneal_strategy=getattr(scheduler, "_anneal_func_type", "cos"),
+            div_factor=group["max_lr"] / group["initial_lr"],
+            final_div_factor=group["initial_lr"] / group["min_lr"],
+            three_phase=len(phases) == 3,
+        )
+        return out
+    elif isinstance(scheduler, sched.SequentialLR):
+        out["schedulers"] = [
+            definition_from_torch(s, with_base_lr=False) for s in scheduler._schedulers
+        ]
+        out["milestones"] = list(scheduler._milestones)
+    elif isinstance(scheduler, sched.ChainedScheduler):
+        out["schedulers"] = [
+            definition_from_torch(s, with_base_lr=False) for s in scheduler._schedulers
+        ]
+    else:
+        raise TypeError(
+            f"cannot publish a {cls}: supported are "
+            f"{', '.join(sorted([*_SIMPLE, 'MultiStepLR']))}, "
+            "CyclicLR, OneCycleLR, SequentialLR and ChainedScheduler"
+        )
+    if with_base_lr:
+        group = scheduler.optimizer.param_groups[0]
+        out["base_lr"] = float(group.get("initial_lr", group["lr"]))
+    return out

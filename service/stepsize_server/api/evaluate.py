@@ -1,0 +1,113 @@
+"""Evaluate or validate a definition without storing anything.
+
+Plain `def` handlers on purpose: compiling (and the publish-grid check of /validate) is
+CPU work that belongs in the thread pool, not on the event loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ..schedules import Compiled, InvalidDefinition, ScheduleError, compile_definition
+from .deps import MetricsDep, Reader
+from .models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
+from .problems import ApiError, from_schedule_error
+from .representations import JSON, check_size, encode, json_bytes, negotiate, respond
+from .values import evaluate as evaluate_values
+from .values import horizon_of, step_range, valid_steps
+
+router = APIRouter(prefix="/v1", tags=["language"])
+
+
+@router.post(
+    "/evaluate",
+    response_model=EvaluateResult,
+    responses={200: {"content": {"application/x-npy": {}, "text/csv": {}}}},
+    summary="values of a definition, stored nowhere",
+)
+def evaluate(
+    request: Request, body: EvaluateRequest, caller: Reader, metrics: MetricsDep
+) -> Response:
+    """Give exactly one of `step`, `steps` (<= 100,000) or `stop` (with optional `start`,
+    `stride`). A single step answers JSON; lists and ranges answer by Accept."""
+    given = [k for k in ("step", "steps", "stop") if getattr(body, k) is not None]
+    if len(given) != 1 or (body.stop is None and (body.start, body.stride) != (None, None)):
+        raise ApiError(
+            "validation_error",
+            "give exactly one of step, steps, or stop (with optional start and stride)",
+            errors=[{"path": "/body", "message": f"got {given or 'none of them'}"}],
+        )
+    compiled = _compile(body.definition, check_values=False)
+    spe = body.steps_per_epoch
+    if body.step is not None:
+        step = int(valid_steps([body.step], at="/body/step")[0])
+        values = evaluate_values(
+            compiled, [step], steps_per_epoch=spe, metrics=metrics, kind="evaluate"
+        )
+        return respond(
+            json_bytes({"digest": compiled.digest, "step": step, "lr": float(values[0])}),
+            JSON,
+            {},
+        )
+    media = negotiate(request.headers.get("accept"))
+    payload: dict[str, Any] = {"digest": compiled.digest}
+    if body.steps is not None:
+        steps = valid_steps(body.steps, at="/body/steps").astype(np.int64)
+        payload["steps"] = steps.tolist()
+    else:
+        span = step_range(body.start, body.stop, body.stride, at="/body")
+        check_size(span.count, media, path="/body/stop")
+        steps = span.steps()
+        payload.update(span.payload())
+    values = evaluate_values(compiled, steps, steps_per_epoch=spe, metrics=metrics, kind="evaluate")
+    return respond(encode(media, payload, steps, values), media, {})
+
+
+@router.post("/validate", response_model=ValidateResult, summary="check a definition")
+def validate(body: ValidateRequest, caller: Reader) -> ValidateResult:
+    """The normalized definition, its digest and horizon, and warnings; an invalid
+    definition is a 422 problem whose `errors` point into it (as publishing would)."""
+    compiled = _compile(body.definition, check_values=True)
+    return ValidateResult(
+        normalized=compiled.normalized,
+        digest=compiled.digest,
+        horizon=horizon_of(compiled),
+        warnings=warnings(compiled),
+    )
+
+
+def warnings(compiled: Compiled) -> list[str]:
+    """Things that are valid but often unintended."""
+    found: list[str] = []
+    try:
+        compiled.evaluate([0])
+    except ScheduleError as exc:
+        if "steps_per_epoch" in str(exc):
+            return [
+                "counts epochs without `steps_per_epoch`: every query must pass steps_per_epoch=..."
+            ]
+        raise
+    horizon = horizon_of(compiled)
+    if horizon is None:
+        found.append("the learning rate never becomes constant (no horizon)")
+    end = max(horizon or 100_000, 1)
+    sample = np.unique(np.linspace(0, end, 2001).round())
+    try:
+        values = compiled.evaluate(sample)
+    except ScheduleError:  # e.g. beyond what a cumulative schedule can compute
+        return found
+    if not values.any():
+        found.append("the learning rate is 0 at every sampled step")
+    elif values.max() > 1.0:
+        found.append(f"the learning rate reaches {values.max():.6g}, above 1.0")
+    return found
+
+
+def _compile(definition: dict[str, Any], *, check_values: bool) -> Compiled:
+    try:
+        return compile_definition(definition, check_values=check_values)
+    except InvalidDefinition as exc:
+        raise from_schedule_error(exc, at="/body/definition") from None

@@ -1,0 +1,189 @@
+"""Learning rates of a stored schedule: one step, a range (JSON, .npy, CSV) or a list.
+
+Handlers are `async def` on purpose: a pinned version is served from memory without a
+thread hop; database lookups (tags, latest, first use of a version) and big ranges go to
+the thread pool."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from ..schedules import MAX_STEP
+from .deps import CacheDep, DbDep, MetricsDep, Reader
+from .models import LrPoint, LrRange, LrSteps, LrStepsRequest
+from .params import Name, Namespace, StepsPerEpoch, TagQuery, VersionQuery, check_selector
+from .problems import ApiError
+from .representations import (
+    CSV,
+    JSON,
+    NPY,
+    check_size,
+    encode,
+    etag,
+    json_bytes,
+    lr_headers,
+    matches,
+    negotiate,
+    not_modified,
+    respond,
+)
+from .values import StepRange, evaluate, maybe_in_thread, resolve, valid_steps
+
+router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
+
+StepQuery = Annotated[
+    int | None, Query(ge=0, le=MAX_STEP, description="one step: answers {step, lr} as JSON")
+]
+StartQuery = Annotated[int | None, Query(ge=0, le=MAX_STEP, description="range start (0)")]
+StopQuery = Annotated[int | None, Query(ge=0, le=MAX_STEP + 1, description="range stop, exclusive")]
+StrideQuery = Annotated[int | None, Query(ge=1, le=MAX_STEP, description="range stride (1)")]
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+VALUE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "values; headers X-Stepsize-Version, X-Stepsize-Digest, ETag, "
+        "Cache-Control (immutable when pinned by version)",
+        "content": {NPY: _BINARY, CSV: {"schema": {"type": "string"}}},
+    },
+    304: {"description": "If-None-Match matched the ETag"},
+}
+
+
+@router.get(
+    "/{namespace}/{name}/lr",
+    response_model=LrPoint | LrRange,
+    responses=VALUE_RESPONSES,
+    summary="learning rate at a step or over a range",
+)
+async def get_lr(
+    request: Request,
+    namespace: Namespace,
+    name: Name,
+    caller: Reader,
+    db: DbDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    step: StepQuery = None,
+    start: StartQuery = None,
+    stop: StopQuery = None,
+    stride: StrideQuery = None,
+    version: VersionQuery = None,
+    tag: TagQuery = None,
+    steps_per_epoch: StepsPerEpoch = None,
+) -> Response:
+    """`step=N` answers `{schedule, version, digest, step, lr}` as JSON. `stop=` (with
+    optional `start`, `stride`: Python's range) answers by Accept: JSON (<= 1,000,000
+    values), `.npy` (float64, <= 10,000,000) or CSV (`step,lr`)."""
+    check_selector(version, tag)
+    if step is not None and (start is not None or stop is not None or stride is not None):
+        raise _query_error("give either step= or start/stop/stride, not both", "step")
+    if step is None and stop is None:
+        raise _query_error("give step=N, or stop= (with optional start=, stride=)", "stop")
+    pinned = await resolve(db, cache, namespace=namespace, name=name, version=version, tag=tag)
+    spe = "" if steps_per_epoch is None else str(steps_per_epoch)
+    if step is not None:
+        tag_value = etag(pinned.digest, f"step={step}&spe={spe}", JSON)
+        headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+        if matches(request.headers.get("if-none-match"), tag_value):
+            return not_modified(headers)
+        values = evaluate(
+            pinned.compiled,
+            [step],
+            steps_per_epoch=steps_per_epoch,
+            metrics=metrics,
+            kind="single",
+        )
+        body = json_bytes(
+            {
+                "schedule": pinned.schedule,
+                "version": pinned.version,
+                "digest": pinned.digest,
+                "step": step,
+                "lr": float(values[0]),
+            }
+        )
+        return respond(body, JSON, headers)
+
+    assert stop is not None
+    steps = StepRange(start=start or 0, stop=stop, stride=stride or 1)
+    media = negotiate(request.headers.get("accept"))
+    check_size(steps.count, media)
+    tag_value = etag(pinned.digest, f"{steps.query}&spe={spe}", media)
+    headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+    if matches(request.headers.get("if-none-match"), tag_value):
+        return not_modified(headers)
+    payload = {
+        "schedule": pinned.schedule,
+        "version": pinned.version,
+        "digest": pinned.digest,
+        **steps.payload(),
+    }
+
+    def compute() -> bytes:
+        grid = steps.steps()
+        values = evaluate(
+            pinned.compiled, grid, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="range"
+        )
+        return encode(media, payload, grid, values)
+
+    return respond(await maybe_in_thread(steps.count, compute), media, headers)
+
+
+@router.post(
+    "/{namespace}/{name}/lr",
+    response_model=LrSteps,
+    responses=VALUE_RESPONSES,
+    summary="learning rates at a list of steps",
+)
+async def post_lr(
+    request: Request,
+    namespace: Namespace,
+    name: Name,
+    body: LrStepsRequest,
+    caller: Reader,
+    db: DbDep,
+    cache: CacheDep,
+    metrics: MetricsDep,
+    version: VersionQuery = None,
+    tag: TagQuery = None,
+    steps_per_epoch: StepsPerEpoch = None,
+) -> Response:
+    """`{"steps": [...]}` (at most 100,000) answers `{schedule, version, digest, steps, lr}`
+    as JSON, or the values as `.npy`/CSV by Accept."""
+    check_selector(version, tag)
+    media = negotiate(request.headers.get("accept"))
+    pinned = await resolve(db, cache, namespace=namespace, name=name, version=version, tag=tag)
+    steps = valid_steps(body.steps, at="/body/steps").astype(np.int64)
+    fingerprint = hashlib.blake2b(steps.tobytes(), digest_size=16).hexdigest()
+    spe = "" if steps_per_epoch is None else str(steps_per_epoch)
+    tag_value = etag(pinned.digest, f"steps={fingerprint}&spe={spe}", media)
+    headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+    payload = {
+        "schedule": pinned.schedule,
+        "version": pinned.version,
+        "digest": pinned.digest,
+        "steps": steps.tolist(),
+    }
+
+    def compute() -> bytes:
+        values = evaluate(
+            pinned.compiled,
+            steps,
+            steps_per_epoch=steps_per_epoch,
+            metrics=metrics,
+            kind="steps",
+        )
+        return encode(media, payload, steps, values)
+
+    return respond(await maybe_in_thread(int(steps.size), compute), media, headers)
+
+
+def _query_error(message: str, param: str) -> ApiError:
+    return ApiError(
+        "validation_error", message, errors=[{"path": f"/query/{param}", "message": message}]
+    )

@@ -1,0 +1,241 @@
+"""Request and response bodies (separate input and output models).
+
+A definition is typed `dict` at runtime, so that it is validated by the schedule language
+(`compile_definition`, whose errors carry JSON pointers), while the OpenAPI document shows
+it as the `Schedule` schema (the discriminated union of every type)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from ..schedules import MAX_STEP
+
+# allOf: pydantic resolves a bare $ref that has sibling keys (the field's title) against
+# its own definitions, where `Schedule` is not; app.openapi() adds it to the components.
+SCHEDULE_REF = {"allOf": [{"$ref": "#/components/schemas/Schedule"}]}
+Definition = Annotated[dict[str, Any], WithJsonSchema(SCHEDULE_REF)]
+StepValue = Annotated[Any, WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_STEP})]
+Labels = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]],
+    Field(max_length=64, description="free-form key/value strings"),
+]
+MAX_POST_STEPS = 100_000
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionCreate(Input):
+    definition: Definition
+    description: str | None = Field(None, max_length=10_000)
+    labels: Labels = {}
+
+
+class VersionPublic(BaseModel):
+    """One version; `definition` is normalized (defaults filled in, keys sorted)."""
+
+    schedule: str = Field(description="namespace/name")
+    version: int
+    digest: str
+    definition: Definition
+    author: str
+    created_at: datetime
+    description: str | None
+    labels: dict[str, str]
+    horizon: int | None = Field(
+        description="the step after which the value is constant; null if it never settles "
+        "or depends on steps_per_epoch"
+    )
+
+
+class VersionItem(BaseModel):
+    version: int
+    digest: str
+    author: str
+    created_at: datetime
+    description: str | None
+    labels: dict[str, str]
+
+
+class VersionList(BaseModel):
+    schedule: str
+    items: list[VersionItem]
+    next_cursor: str | None
+
+
+class SchedulePublic(BaseModel):
+    namespace: str
+    name: str
+    latest_version: int
+    tags: dict[str, int]
+    version_count: int
+    created_at: datetime
+    updated_at: datetime
+    archived: bool
+
+
+class ScheduleList(BaseModel):
+    items: list[SchedulePublic]
+    next_cursor: str | None
+
+
+class TagUpdate(Input):
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class TagPublic(BaseModel):
+    schedule: str
+    tag: str
+    version: int | None = Field(description="null once dropped")
+    previous: int | None
+
+
+class LrPoint(BaseModel):
+    schedule: str
+    version: int
+    digest: str
+    step: int
+    lr: float
+
+
+class LrRange(BaseModel):
+    schedule: str
+    version: int
+    digest: str
+    start: int
+    stop: int
+    stride: int
+    lr: list[float]
+
+
+class LrStepsRequest(Input):
+    steps: list[StepValue] = Field(max_length=MAX_POST_STEPS)
+
+
+class LrSteps(BaseModel):
+    schedule: str
+    version: int
+    digest: str
+    steps: list[int]
+    lr: list[float]
+
+
+class EvaluateRequest(Input):
+    """Exactly one of `step`, `steps` or `stop` (with `start`, `stride`)."""
+
+    definition: Definition
+    step: StepValue | None = None
+    steps: list[StepValue] | None = Field(None, max_length=MAX_POST_STEPS)
+    start: StepValue | None = None
+    stop: StepValue | None = None
+    stride: StepValue | None = None
+    steps_per_epoch: int | None = Field(None, ge=1, le=MAX_STEP)
+
+
+class EvaluateResult(BaseModel):
+    """`step` and `lr` (a number), `steps` and `lr`, or `start`/`stop`/`stride` and `lr`."""
+
+    digest: str
+    step: int | None = None
+    steps: list[int] | None = None
+    start: int | None = None
+    stop: int | None = None
+    stride: int | None = None
+    lr: float | list[float]
+
+
+class ValidateRequest(Input):
+    definition: Definition
+
+
+class ValidateResult(BaseModel):
+    normalized: Definition
+    digest: str
+    horizon: int | None
+    warnings: list[str]
+
+
+class TypeParameter(BaseModel):
+    name: str
+    type: str = Field(description="JSON type: number, integer, string, boolean, schedule, ...")
+    required: bool
+    default: Any = None
+    description: str | None = None
+    json_schema: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TypeInfo(BaseModel):
+    type: str
+    family: str
+    summary: str
+    description: str | None
+    parameters: list[TypeParameter]
+    example: dict[str, Any]
+
+
+class Catalog(BaseModel):
+    types: list[TypeInfo]
+
+
+class AuditEntryPublic(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    namespace: str | None
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryPublic]
+    next_cursor: str | None
+
+
+class TokenCreate(Input):
+    scopes: list[str] = Field(min_length=1, max_length=32)
+    description: str = Field("", max_length=200)
+
+
+class TokenPublic(BaseModel):
+    id: int
+    prefix: str = Field(description="the first characters of the secret, to recognize it")
+    scopes: list[str]
+    description: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="the secret: shown this once, stored only as a hash")
+
+
+class TokenList(BaseModel):
+    items: list[TokenPublic]
+
+
+class ErrorItem(BaseModel):
+    path: str = Field(description="JSON pointer into the request, e.g. /body/definition/steps")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable error code")
+    errors: list[ErrorItem] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

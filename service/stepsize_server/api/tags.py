@@ -1,0 +1,116 @@
+"""Tags: move (PUT) or drop (DELETE) under an If-Match precondition."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from ..store import tags as store
+from ..store.tags import IfMatch
+from ..store.versions import LATEST
+from .deps import DbDep, Writer
+from .models import TagPublic, TagUpdate
+from .params import Name, Namespace, TagName
+from .problems import ApiError
+
+router = APIRouter(prefix="/v1/schedules", tags=["tags"])
+
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='the tag\'s current version (e.g. 3 or "3"), or *; leave out to create',
+    ),
+]
+PRECONDITION = {412: {"description": "If-Match does not name the tag's current version"}}
+
+
+@router.put(
+    "/{namespace}/{name}/tags/{tag}",
+    response_model=TagPublic,
+    responses=PRECONDITION,
+    summary="create or move a tag",
+)
+def put_tag(
+    namespace: Namespace,
+    name: Name,
+    tag: TagName,
+    body: TagUpdate,
+    response: Response,
+    caller: Writer,
+    db: DbDep,
+    if_match: IfMatchHeader = None,
+) -> TagPublic:
+    """Point the tag at `version`. An existing tag moves only with `If-Match: <its
+    current version>` (or `*`), else 412; a new one needs no If-Match. The answer's ETag
+    is the new version, ready for the next If-Match."""
+    change = store.set_tag(
+        db,
+        namespace=namespace,
+        name=name,
+        tag=_not_latest(tag),
+        version=body.version,
+        if_match=parse_if_match(if_match),
+        actor=caller.actor,
+    )
+    response.headers["ETag"] = f'"{change.version}"'
+    return TagPublic(
+        schedule=f"{namespace}/{name}", tag=tag, version=change.version, previous=change.previous
+    )
+
+
+@router.delete(
+    "/{namespace}/{name}/tags/{tag}",
+    response_model=TagPublic,
+    responses=PRECONDITION,
+    summary="drop a tag",
+)
+def delete_tag(
+    namespace: Namespace,
+    name: Name,
+    tag: TagName,
+    caller: Writer,
+    db: DbDep,
+    if_match: IfMatchHeader = None,
+) -> TagPublic:
+    """Remove the tag; `If-Match: <its current version>` (or `*`) is required, else 412."""
+    change = store.drop_tag(
+        db,
+        namespace=namespace,
+        name=name,
+        tag=_not_latest(tag),
+        if_match=parse_if_match(if_match),
+        actor=caller.actor,
+    )
+    return TagPublic(
+        schedule=f"{namespace}/{name}", tag=tag, version=None, previous=change.previous
+    )
+
+
+def parse_if_match(value: str | None) -> IfMatch:
+    """`3`, `"3"`, `W/"3"` -> 3; `*` -> "*"; absent -> None. Raises ApiError 422 for
+    anything else."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text == "*":
+        return "*"
+    text = text.removeprefix("W/").strip('"')
+    if text.isdigit() and len(text) < 10:
+        return int(text)
+    raise ApiError(
+        "validation_error",
+        f"If-Match must be the tag's current version number or *. Received: {value}",
+        errors=[{"path": "/header/If-Match", "message": "expected a version number or *"}],
+    )
+
+
+def _not_latest(tag: str) -> str:
+    if tag == LATEST:
+        raise ApiError(
+            "validation_error",
+            "`latest` is implicit (the newest version) and cannot be set or dropped",
+            errors=[{"path": "/path/tag", "message": "reserved tag name"}],
+        )
+    return tag

@@ -1,0 +1,126 @@
+"""Shared by the lr, plot and evaluate routes: resolving a version, step ranges, and
+evaluating with metrics. No HTTP routing here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from ..schedules import MAX_STEP, Compiled, ScheduleError, check_steps
+from ..store import Database, PinnedVersion, VersionCache
+from ..store.versions import resolve_version
+from .metrics import Metrics
+from .problems import ApiError, from_schedule_error
+
+# Ranges above this many steps are evaluated and encoded in a worker thread, so that one
+# big answer does not stall the event loop for everyone else.
+INLINE_STEPS = 20_000
+
+
+async def resolve(
+    db: Database,
+    cache: VersionCache,
+    *,
+    namespace: str,
+    name: str,
+    version: int | None,
+    tag: str | None,
+) -> PinnedVersion:
+    """The compiled version a request selects. A pinned version is one cache lookup (the
+    database only on the first request); a tag or latest costs one indexed query.
+    Raises StoreError subclasses (404, 410)."""
+    if version is None:
+        version = await run_in_threadpool(
+            resolve_version, db, namespace=namespace, name=name, tag=tag
+        )
+    cached = cache.get(namespace, name, version)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(cache.load, namespace, name, version)
+
+
+@dataclass(frozen=True)
+class StepRange:
+    """`range(start, stop, stride)`, validated."""
+
+    start: int
+    stop: int
+    stride: int
+
+    @property
+    def count(self) -> int:
+        return len(range(self.start, self.stop, self.stride))
+
+    @property
+    def query(self) -> str:
+        return f"start={self.start}&stop={self.stop}&stride={self.stride}"
+
+    def steps(self) -> np.ndarray:
+        return np.arange(self.start, self.stop, self.stride, dtype=np.int64)
+
+    def payload(self) -> dict[str, int]:
+        return {"start": self.start, "stop": self.stop, "stride": self.stride}
+
+
+def step_range(start: Any, stop: Any, stride: Any, *, at: str) -> StepRange:
+    """Validate a range given as JSON values: start 0..2**53 (default 0), stop
+    0..2**53+1 (exclusive), stride >= 1 (default 1). Raises ApiError 422 naming the value."""
+    return StepRange(
+        start=_integer(0 if start is None else start, "start", 0, MAX_STEP, at),
+        stop=_integer(stop, "stop", 0, MAX_STEP + 1, at),
+        stride=_integer(1 if stride is None else stride, "stride", 1, MAX_STEP, at),
+    )
+
+
+def valid_steps(values: Any, *, at: str) -> np.ndarray:
+    """Steps as float64 after SPEC 2 validation. Raises ApiError 422 naming the value."""
+    try:
+        return check_steps(values)
+    except ScheduleError as exc:
+        raise from_schedule_error(exc, at=at) from None
+
+
+def evaluate(
+    compiled: Compiled,
+    steps: Any,
+    *,
+    steps_per_epoch: int | None,
+    metrics: Metrics,
+    kind: str,
+) -> np.ndarray:
+    """Values at `steps` (float64). Raises ScheduleError (422 naming the step)."""
+    values = compiled.evaluate(steps, steps_per_epoch=steps_per_epoch)
+    metrics.evaluated(kind, int(values.size))
+    return values
+
+
+async def maybe_in_thread(count: int, fn: Any, *args: Any) -> Any:
+    """`fn(*args)`, in a worker thread when `count` steps make it slow."""
+    if count > INLINE_STEPS:
+        return await run_in_threadpool(fn, *args)
+    return fn(*args)
+
+
+def _integer(value: Any, name: str, lo: int, hi: int, at: str) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, float) and value.is_integer():
+        value, ok = int(value), True
+    if not ok or not lo <= value <= hi:
+        what = "an integer" if not ok else f"between {lo} and {hi}"
+        raise ApiError(
+            "invalid_step",
+            f"`{name}` must be {what}. Received: {name}={value!r}",
+            errors=[{"path": f"{at}/{name}", "message": f"must be {what}; got {value!r}"}],
+        )
+    return int(value)
+
+
+def horizon_of(compiled: Compiled, *, steps_per_epoch: int | None = None) -> int | None:
+    """`compiled.horizon()`, or None when it cannot be known without more context."""
+    try:
+        return compiled.horizon(steps_per_epoch=steps_per_epoch)
+    except ScheduleError:
+        return None

@@ -1,0 +1,125 @@
+"""Versions: publish, list, read one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..schedules import InvalidDefinition, compile_definition
+from ..store import versions as store
+from ..store.cache import PinnedVersion
+from .deps import CacheDep, DbDep, Reader, Writer
+from .models import VersionCreate, VersionItem, VersionList, VersionPublic
+from .params import Cursor, Limit, Name, Namespace, VersionNumber, decode_cursor, encode_cursor
+from .problems import from_schedule_error
+from .values import horizon_of
+
+router = APIRouter(prefix="/v1/schedules", tags=["versions"])
+
+
+@router.post(
+    "/{namespace}/{name}/versions",
+    response_model=VersionPublic,
+    status_code=201,
+    responses={200: {"model": VersionPublic, "description": "same digest as the latest"}},
+    summary="publish a version",
+)
+def publish(
+    namespace: Namespace,
+    name: Name,
+    body: VersionCreate,
+    response: Response,
+    caller: Writer,
+    db: DbDep,
+    cache: CacheDep,
+) -> VersionPublic:
+    """Validate, normalize and store the definition as the next version (201, Location).
+    If its digest equals the latest version's, nothing is stored and that version is
+    answered with 200. The schedule is created by its first version."""
+    try:
+        compiled = compile_definition(body.definition)
+    except InvalidDefinition as exc:
+        raise from_schedule_error(exc, at="/body/definition") from None
+    result = store.publish_version(
+        db,
+        namespace=namespace,
+        name=name,
+        definition=compiled.normalized,
+        digest=compiled.digest,
+        description=body.description,
+        labels=body.labels,
+        actor=caller.actor,
+    )
+    pinned = cache.remember(result.record)
+    response.status_code = 201 if result.created else 200
+    response.headers["Location"] = (
+        f"/v1/schedules/{namespace}/{name}/versions/{result.record.version}"
+    )
+    return public(pinned)
+
+
+@router.get("/{namespace}/{name}/versions", response_model=VersionList, summary="list versions")
+def list_versions(
+    namespace: Namespace,
+    name: Name,
+    caller: Reader,
+    db: DbDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> VersionList:
+    """Versions newest first, without their definitions."""
+    before = decode_cursor(cursor, int) if cursor else None
+    records = store.list_versions(
+        db, namespace=namespace, name=name, limit=limit + 1, before=before
+    )
+    page = records[:limit]
+    return VersionList(
+        schedule=f"{namespace}/{name}",
+        items=[
+            VersionItem(
+                version=r.version,
+                digest=r.digest,
+                author=r.author,
+                created_at=r.created_at,
+                description=r.description,
+                labels=r.labels,
+            )
+            for r in page
+        ],
+        next_cursor=encode_cursor(page[-1].version) if len(records) > limit else None,
+    )
+
+
+@router.get(
+    "/{namespace}/{name}/versions/{version}",
+    response_model=VersionPublic,
+    summary="one version with its definition",
+)
+async def get_version(
+    namespace: Namespace,
+    name: Name,
+    version: VersionNumber,
+    caller: Reader,
+    cache: CacheDep,
+) -> VersionPublic:
+    """The normalized definition, digest, author, time, description, labels and horizon
+    (immutable, so served from the in-memory cache after the first request)."""
+    pinned = cache.get(namespace, name, version)
+    if pinned is None:
+        pinned = await run_in_threadpool(cache.load, namespace, name, version)
+    return public(pinned)
+
+
+def public(pinned: PinnedVersion) -> VersionPublic:
+    record = pinned.record
+    return VersionPublic(
+        schedule=record.schedule,
+        version=record.version,
+        digest=record.digest,
+        definition=record.definition,
+        author=record.author,
+        created_at=record.created_at,
+        description=record.description,
+        labels=record.labels,
+        horizon=horizon_of(pinned.compiled),
+    )

@@ -1,0 +1,80 @@
+"""create_app(settings) -> FastAPI: wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from . import __version__
+from .api import ROUTERS, problems
+from .api.metrics import Metrics
+from .api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from .api.models import Problem
+from .api.schema import schedule_schemas
+from .settings import Settings
+from .store import Database, VersionCache, upgrade
+
+DESCRIPTION = """\
+stepsize stores learning-rate schedules by name, every version immutably, and answers
+"what is the learning rate at step N?". Errors are `application/problem+json`.
+Writes need `Authorization: Bearer <token>`; reads too when public reads are off."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for `settings` (default: from the environment). Nothing connects
+    until startup, which applies migrations when `settings.auto_migrate` is on."""
+    settings = settings or Settings()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    cache = VersionCache(db, size=settings.cache_size)
+    metrics = Metrics(cache)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await run_in_threadpool(upgrade, db)
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="stepsize",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={"4XX": {"model": Problem, "description": "problem+json"}},
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.cache = cache
+    app.state.metrics = metrics
+    for router in ROUTERS:
+        app.include_router(router)
+    problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the schedule language's schemas (cached on the app).
+    Raises RuntimeError if a language schema name collides with an API model's."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schedule_schemas().items():
+            if name in schemas:
+                raise RuntimeError(f"OpenAPI schema name collision: {name}")
+            schemas[name] = schema
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -1,0 +1,1 @@
+"""The web UI: a static page and the SVG plot renderer."""

@@ -1,0 +1,95 @@
+"""model.fit with a registry schedule, recording the lr Keras used at every step.
+
+Imported by test_keras (TensorFlow backend, in the test process) and run as a script
+for a MirroredStrategy over 2 logical CPUs or the torch backend of Keras:
+
+    python tests/client/keras_fit.py REF TOTAL_STEPS MODE     (MODE: function|eager|mirrored)
+
+prints one JSON line `{"iterations", "lr", "applied"}`. The server is STEPSIZE_URL, or
+the cache alone with STEPSIZE_OFFLINE=1.
+
+Two records per step: `lr` is `optimizer.learning_rate` read by a callback at the start
+of the batch; `applied` is the lr the compiled train step really used, measured from
+the weight update (a kernel reset to zero, a gradient of exactly 1 per replica, plain
+SGD: the new kernel is exactly `-lr * replicas` in float32).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+BATCH = 8
+
+
+def fit(
+    lr_schedule: Any, steps: int, *, run_eagerly: bool = False, strategy: Any = None
+) -> dict[str, list]:
+    import keras
+    import numpy as np
+
+    record: dict[str, list] = {"iterations": [], "lr": [], "applied": []}
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+
+    def build() -> keras.Model:
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=lr_schedule),
+            loss=lambda y_true, y_pred: keras.ops.mean(y_pred),
+            run_eagerly=run_eagerly,
+        )
+        return model
+
+    if strategy is not None:
+        with strategy.scope():
+            model = build()
+    else:
+        model = build()
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            opt = self.model.optimizer
+            record["iterations"].append(int(keras.ops.convert_to_numpy(opt.iterations)))
+            record["lr"].append(float(keras.ops.convert_to_numpy(opt.learning_rate)))
+            kernel = self.model.layers[-1].kernel
+            kernel.assign(keras.ops.zeros(kernel.shape))
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            kernel = keras.ops.convert_to_numpy(self.model.layers[-1].kernel)
+            # Under MirroredStrategy Keras sums the replicas' gradients (each exactly 1):
+            # dividing by a power of two keeps the measure exact.
+            record["applied"].append(float(-kernel[0, 0]) / replicas)
+
+    x = np.ones((steps * BATCH, 4), dtype="float32")
+    y = np.zeros((steps * BATCH, 1), dtype="float32")
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[Record()])
+    return record
+
+
+def main() -> None:
+    ref, total_steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    strategy = None
+    if mode == "mirrored":
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+        )
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+    import stepsize
+
+    sched = stepsize.Client().schedule(ref, total_steps=total_steps)
+    record = fit(sched.keras(), total_steps, run_eagerly=mode == "eager", strategy=strategy)
+    record["backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")
+    record["replicas"] = strategy.num_replicas_in_sync if strategy is not None else 1
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
