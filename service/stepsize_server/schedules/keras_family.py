@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from .base import MAX_STEP, Context, Node, NonNegInt, PositiveReal, Rate
+from .libm32 import PI32, cos32, divide32, f32, ftz, log32, multiply32, power32
 
 # -- parameter types with Keras's messages ------------------------------------------------
 
@@ -82,7 +83,7 @@ class KerasNode(Node):
     def values(self, t: np.ndarray, ctx: Context) -> np.ndarray:
         step = np.asarray(t, dtype=np.float64).astype(np.float32)
         with np.errstate(all="ignore"):
-            return _ftz(self.values32(step)).astype(np.float64)
+            return ftz(self.values32(step)).astype(np.float64)
 
     def values32(self, step: np.ndarray) -> np.ndarray:
         """The float32 learning rates at float32 steps, computed as Keras does."""
@@ -117,14 +118,14 @@ class ExponentialDecay(KerasNode):
     }
 
     def values32(self, step):
-        p = _divide(step, _f32(self.decay_steps))
+        p = divide32(step, f32(self.decay_steps))
         if self.staircase:
             p = np.floor(p)
-        return _multiply(_f32(self.initial_learning_rate), _power(_f32(self.decay_rate), p))
+        return multiply32(f32(self.initial_learning_rate), power32(f32(self.decay_rate), p))
 
     def horizon(self, ctx):
-        rate = _f32(self.decay_rate)
-        if rate == 1 or (_f32(self.initial_learning_rate) == 0 and rate < 1):
+        rate = f32(self.decay_rate)
+        if rate == 1 or (f32(self.initial_learning_rate) == 0 and rate < 1):
             return 0
         if rate == 0:  # rate ** 0 == 1 until p > 0
             return self.decay_steps if self.staircase else 1
@@ -189,10 +190,10 @@ class PiecewiseConstantDecay(KerasNode):
     def values(self, t, ctx):
         # Keras compares in the integer step dtype; float64 steps and boundaries are exact.
         piece = np.searchsorted(np.asarray(self.boundaries, dtype=np.float64), t, side="left")
-        return _f32(self.values_)[piece].astype(np.float64)
+        return f32(self.values_)[piece].astype(np.float64)
 
     def horizon(self, ctx):
-        v = _f32(self.values_)
+        v = f32(self.values_)
         changes = np.flatnonzero(v[1:] != v[:-1])
         return 0 if changes.size == 0 else self.boundaries[int(changes[-1])] + 1
 
@@ -230,18 +231,18 @@ class PolynomialDecay(KerasNode):
     }
 
     def values32(self, step):
-        decay_steps = _f32(self.decay_steps)
+        decay_steps = f32(self.decay_steps)
         if self.cycle:
-            multiplier = np.where(step == 0, _f32(1), np.ceil(_divide(step, decay_steps)))
-            decay_steps = _multiply(decay_steps, multiplier)
+            multiplier = np.where(step == 0, f32(1), np.ceil(divide32(step, decay_steps)))
+            decay_steps = multiply32(decay_steps, multiplier)
         else:
             step = np.minimum(step, decay_steps)
-        p = _divide(step, decay_steps)
-        initial, end = _f32(self.initial_learning_rate), _f32(self.end_learning_rate)
-        return _multiply(initial - end, _power(_f32(1) - p, _f32(self.power))) + end
+        p = divide32(step, decay_steps)
+        initial, end = f32(self.initial_learning_rate), f32(self.end_learning_rate)
+        return multiply32(initial - end, power32(f32(1) - p, f32(self.power))) + end
 
     def horizon(self, ctx):
-        if _f32(self.initial_learning_rate) == _f32(self.end_learning_rate) or self.power == 0:
+        if f32(self.initial_learning_rate) == f32(self.end_learning_rate) or self.power == 0:
             return 0
         return None if self.cycle else self.decay_steps
 
@@ -273,14 +274,14 @@ class InverseTimeDecay(KerasNode):
     }
 
     def values32(self, step):
-        p = _divide(step, _f32(self.decay_steps))
+        p = divide32(step, f32(self.decay_steps))
         if self.staircase:
             p = np.floor(p)
-        denom = _f32(1) + _multiply(_f32(self.decay_rate), p)
-        return _divide(_f32(self.initial_learning_rate), denom)
+        denom = f32(1) + multiply32(f32(self.decay_rate), p)
+        return divide32(f32(self.initial_learning_rate), denom)
 
     def horizon(self, ctx):
-        constant = _f32(self.initial_learning_rate) == 0 or _f32(self.decay_rate) == 0
+        constant = f32(self.initial_learning_rate) == 0 or f32(self.decay_rate) == 0
         return 0 if constant else None
 
 
@@ -319,26 +320,26 @@ class CosineDecay(KerasNode):
     }
 
     def _decay(self, step: np.ndarray, decay_steps: np.float32, peak: np.float32) -> np.ndarray:
-        completed = _divide(step, decay_steps)
-        cosine = _multiply(_f32(0.5), _f32(1) + _cos(_multiply(_PI, completed)))
+        completed = divide32(step, decay_steps)
+        cosine = multiply32(f32(0.5), f32(1) + cos32(multiply32(PI32, completed)))
         # Keras does `(1 - self.alpha) * cosine + self.alpha` with a Python float alpha.
-        decayed = _multiply(_f32(1 - self.alpha), cosine) + _f32(self.alpha)
-        return _multiply(peak, decayed)
+        decayed = multiply32(f32(1 - self.alpha), cosine) + f32(self.alpha)
+        return multiply32(peak, decayed)
 
     def values32(self, step):
-        initial = _f32(self.initial_learning_rate)
-        decay_steps = _f32(self.decay_steps)
+        initial = f32(self.initial_learning_rate)
+        decay_steps = f32(self.decay_steps)
         if self.warmup_target is None:
             return self._decay(np.minimum(step, decay_steps), decay_steps, initial)
-        target, warmup_steps = _f32(self.warmup_target), _f32(self.warmup_steps)
+        target, warmup_steps = f32(self.warmup_target), f32(self.warmup_steps)
         step = np.minimum(step, decay_steps + warmup_steps)
-        warm = _multiply(target - initial, _divide(step, warmup_steps)) + initial
+        warm = multiply32(target - initial, divide32(step, warmup_steps)) + initial
         decay = self._decay(step - warmup_steps, decay_steps, target)
         return np.where(step < warmup_steps, warm, decay)
 
     def horizon(self, ctx):
         if self.warmup_target is None:
-            return 0 if _f32(self.initial_learning_rate) == 0 else self.decay_steps
+            return 0 if f32(self.initial_learning_rate) == 0 else self.decay_steps
         return self.decay_steps + self.warmup_steps
 
 
@@ -377,22 +378,22 @@ class CosineDecayRestarts(KerasNode):
     }
 
     def values32(self, step):
-        alpha, t_mul = _f32(self.alpha), _f32(self.t_mul)
-        completed = _divide(step, _f32(self.first_decay_steps))
+        alpha, t_mul = f32(self.alpha), f32(self.t_mul)
+        completed = divide32(step, f32(self.first_decay_steps))
         if t_mul == 1:
             restart = np.floor(completed)
             completed = completed - restart
         else:
-            one = _f32(1)
-            ratio = _divide(_log(one - _multiply(completed, one - t_mul)), _log(t_mul))
+            one = f32(1)
+            ratio = divide32(log32(one - multiply32(completed, one - t_mul)), log32(t_mul))
             restart = np.floor(ratio)
-            grown = _power(t_mul, restart)
-            done = _divide(one - grown, one - t_mul)
-            completed = _divide(completed - done, grown)
-        scale = _multiply(_f32(0.5), _power(_f32(self.m_mul), restart))
-        cosine = _multiply(scale, _f32(1) + _cos(_multiply(_PI, completed)))
-        decayed = _multiply(_f32(1) - alpha, cosine) + alpha
-        return _multiply(_f32(self.initial_learning_rate), decayed)
+            grown = power32(t_mul, restart)
+            done = divide32(one - grown, one - t_mul)
+            completed = divide32(completed - done, grown)
+        scale = multiply32(f32(0.5), power32(f32(self.m_mul), restart))
+        cosine = multiply32(scale, f32(1) + cos32(multiply32(PI32, completed)))
+        decayed = multiply32(f32(1) - alpha, cosine) + alpha
+        return multiply32(f32(self.initial_learning_rate), decayed)
 
     def horizon(self, ctx):
         return None
@@ -406,181 +407,3 @@ TYPES: tuple[type[Node], ...] = (
     CosineDecay,
     CosineDecayRestarts,
 )
-
-
-# -- float32 arithmetic as TensorFlow does it on a CPU ------------------------------------
-#
-# +, -, floor, ceil, minimum and comparisons are numpy's float32 operations (IEEE, like
-# TensorFlow's). Products, quotients and powers go through helpers that flush results
-# under 2**-126 to zero. cos, log and pow reimplement glibc's float32 functions (the
-# algorithms of sysdeps/ieee754/flt-32 since glibc 2.28, from Arm's optimized-routines):
-# each computes in float64 with tables and polynomials, then rounds once to float32, so a
-# float64 replay gives the same float32 bits. Checked against glibc 2.36 over 10**6
-# arguments each, with no difference.
-
-_PI = np.float32(math.pi)
-_SMALLEST_NORMAL = np.float32(2.0**-126)
-
-
-def _f32(x: Any) -> Any:
-    """float32 of a parameter (or list of them), denormals read as zero."""
-    return _ftz(np.asarray(x, dtype=np.float64).astype(np.float32))
-
-
-def _ftz(x: Any) -> Any:
-    return np.where(np.abs(x) < _SMALLEST_NORMAL, np.float32(0), x).astype(np.float32)
-
-
-def _multiply(a: Any, b: Any) -> np.ndarray:
-    return _ftz(np.multiply(a, b, dtype=np.float32))
-
-
-def _divide(a: Any, b: Any) -> np.ndarray:
-    return _ftz(np.divide(a, b, dtype=np.float32))
-
-
-def _cos(x: np.ndarray) -> np.ndarray:
-    """glibc's cosf, bit for bit for |x| < 120 (larger, inf and nan via numpy)."""
-    x = np.asarray(x, dtype=np.float32)
-    a = np.abs(x).astype(np.float64)  # cosf is even, and so is glibc's evaluation
-    quadrant = ((a * _HALF_PI_INV_2_24).astype(np.int64) + 0x800000) >> 24
-    # a - quadrant * pi/2, rounded once (a fused multiply-add in glibc's FMA build).
-    r = (a - quadrant * _HALF_PI_HI) - quadrant * _HALF_PI_LO
-    r2 = r * r
-    sign = np.where(quadrant & 2, -1.0, 1.0)
-    c0, c1, c2, c3, c4 = (sign * c for c in _COS_POLY)
-    cos_r = (c0 + r2 * c1) + (r2 * r2) * c2 + (r2 * r2 * r2) * (c3 + r2 * c4)
-    s1, s2, s3 = _SIN_POLY
-    rs = np.where(quadrant & 3 == 1, -r, r)
-    sin_r = (rs + (rs * r2) * s1) + (rs * r2 * r2) * (s2 + r2 * s3)
-    out = np.where(quadrant & 1, sin_r, cos_r).astype(np.float32)
-    bits = x.view(np.uint32) & np.uint32(0x7FFFFFFF)
-    out = np.where(bits < 0x39800000, np.float32(1), out)  # |x| < 2**-12
-    return np.where(bits < 0x42F00000, out, np.cos(a).astype(np.float32))
-
-
-def _log(x: np.ndarray) -> np.ndarray:
-    """glibc's logf, bit for bit (non-positive, subnormal and non-finite x via numpy)."""
-    x = np.asarray(x, dtype=np.float32)
-    ix = x.view(np.uint32).astype(np.int64)
-    normal = (ix >= 0x00800000) & (ix < 0x7F800000)
-    z, i, k = _reduce(np.where(normal, ix, 0x3F800000))
-    r = _z_over_c_minus_1(z, _INVC[i])
-    a0, a1, a2 = _LOG_POLY
-    r2 = r * r
-    y = a0 * r2 + (a1 * r + a2)
-    y = y * r2 + ((_LOGC[i] + k * _LN2) + r)
-    out = y.astype(np.float32)
-    out = np.where(normal, out, np.log(x.astype(np.float64)).astype(np.float32))
-    return np.where(ix == 0x3F800000, np.float32(0), out)
-
-
-def _power(x: Any, y: Any) -> np.ndarray:
-    """glibc's powf, bit for bit for positive normal x and finite non-zero y (else IEEE
-    pow in float64, rounded), then flushed to zero below 2**-126."""
-    x, y = np.broadcast_arrays(np.asarray(x, np.float32), np.asarray(y, np.float32))
-    ix = x.view(np.uint32).astype(np.int64)
-    core = (ix >= 0x00800000) & (ix < 0x7F800000) & np.isfinite(y) & (y != 0)
-    z, i, k = _reduce(np.where(core, ix, 0x3F800000))
-    r = _z_over_c_minus_1(z, _INVC[i])
-    a0, a1, a2, a3, a4 = _LOG2_POLY
-    r2 = r * r
-    q = (a2 * r + a3) * r2 + (a4 * r + (_LOG2C[i] + k))
-    log2x = (a0 * r + a1) * (r2 * r2) + q
-    ylog2x = np.clip(y.astype(np.float64) * log2x, -1000.0, 1000.0)
-    out = _exp2(ylog2x).astype(np.float32)
-    out = np.where(ylog2x > _POW_OVERFLOW, np.float32(np.inf), out)
-    out = np.where(ylog2x <= -150.0, np.float32(0), out)
-    out = np.where(core, out, np.power(x.astype(np.float64), y).astype(np.float32))
-    return _ftz(out)
-
-
-def _reduce(ix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x = 2**k * z (bits `ix`), z near 1, and the table index i of z's subinterval."""
-    tmp = ix - 0x3F330000
-    top = tmp & ~np.int64(0x7FFFFF)
-    z = (ix - top).astype(np.uint32).view(np.float32).astype(np.float64)
-    return z, (tmp >> 19) & 15, top >> 23
-
-
-def _z_over_c_minus_1(z: np.ndarray, invc: np.ndarray) -> np.ndarray:
-    """`z * invc - 1` rounded once, as the fused multiply-add of glibc's FMA build: z times
-    invc's high 26 bits is exact, so is that minus 1, and so is z times the rest."""
-    hi = _high26(invc)
-    return (z * hi - 1.0) + z * (invc - hi)
-
-
-def _high26(x: Any) -> Any:
-    """x with all but the top 26 bits of its significand cleared."""
-    bits = np.asarray(x, dtype=np.float64).view(np.uint64) & np.uint64(0xFFFFFFFFF8000000)
-    return bits.view(np.float64)
-
-
-def _exp2(x: np.ndarray) -> np.ndarray:
-    """2**x for |x| < 1000, as glibc's powf finishes: 2**(k/32) from the table times a
-    cubic in the remainder."""
-    shifted = x + _EXP2_SHIFT
-    ki = shifted.view(np.uint64)
-    r = x - (shifted - _EXP2_SHIFT)
-    with np.errstate(over="ignore"):  # the exponent bits wrap around on purpose
-        scale = (_EXP2_TABLE[ki & np.uint64(31)] + (ki << np.uint64(47))).view(np.float64)
-    p0, p1, p2 = _EXP2_POLY
-    return ((p0 * r + p1) * (r * r) + (p2 * r + 1.0)) * scale
-
-
-def _hex(text: str) -> np.ndarray:
-    return np.array([float.fromhex(h) for h in text.split()])
-
-
-def _u64(text: str) -> np.ndarray:
-    return np.array([int(h, 16) for h in text.split()], dtype=np.uint64)
-
-
-_HALF_PI = float.fromhex("0x1.921fb54442d18p0")
-_HALF_PI_HI = float(_high26(_HALF_PI))
-_HALF_PI_LO = _HALF_PI - _HALF_PI_HI
-_HALF_PI_INV_2_24 = float.fromhex("0x1.45f306dc9c883p+23")  # 2/pi * 2**24
-_COS_POLY = _hex(
-    "0x1p0 -0x1.ffffffd0c621cp-2 0x1.55553e1068f19p-5 -0x1.6c087e89a359dp-10 0x1.99343027bf8c3p-16"
-)
-_SIN_POLY = _hex("-0x1.555545995a603p-3 0x1.1107605230bc4p-7 -0x1.994eb3774cf24p-13")
-
-# 1/c for the 16 subintervals of [0x3f330000, 2 * 0x3f330000), with log(c) and log2(c).
-_INVC = _hex(
-    "0x1.661ec79f8f3bep+0 0x1.571ed4aaf883dp+0 0x1.49539f0f010bp+0 0x1.3c995b0b80385p+0 "
-    "0x1.30d190c8864a5p+0 0x1.25e227b0b8eap+0 0x1.1bb4a4a1a343fp+0 0x1.12358f08ae5bap+0 "
-    "0x1.0953f419900a7p+0 0x1p+0 0x1.e608cfd9a47acp-1 0x1.ca4b31f026aap-1 "
-    "0x1.b2036576afce6p-1 0x1.9c2d163a1aa2dp-1 0x1.886e6037841edp-1 0x1.767dcf5534862p-1"
-)
-_LOGC = _hex(
-    "-0x1.57bf7808caadep-2 -0x1.2bef0a7c06ddbp-2 -0x1.01eae7f513a67p-2 -0x1.b31d8a68224e9p-3 "
-    "-0x1.6574f0ac07758p-3 -0x1.1aa2bc79c81p-3 -0x1.a4e76ce8c0e5ep-4 -0x1.1973c5a611cccp-4 "
-    "-0x1.252f438e10c1ep-5 0x0p+0 0x1.aa5aa5df25984p-5 0x1.c5e53aa362eb4p-4 "
-    "0x1.526e57720db08p-3 0x1.bc2860d22477p-3 0x1.1058bc8a07ee1p-2 0x1.4043057b6ee09p-2"
-)
-_LOG2C = _hex(
-    "-0x1.efec65b963019p-2 -0x1.b0b6832d4fca4p-2 -0x1.7418b0a1fb77bp-2 -0x1.39de91a6dcf7bp-2 "
-    "-0x1.01d9bf3f2b631p-2 -0x1.97c1d1b3b7afp-3 -0x1.2f9e393af3c9fp-3 -0x1.960cbbf788d5cp-4 "
-    "-0x1.a6f9db6475fcep-5 0x0p+0 0x1.338ca9f24f53dp-4 0x1.476a9543891bap-3 "
-    "0x1.e840b4ac4e4d2p-3 0x1.40645f0c6651cp-2 0x1.88e9c2c1b9ff8p-2 0x1.ce0a44eb17bccp-2"
-)
-_LN2 = float.fromhex("0x1.62e42fefa39efp-1")
-_LOG_POLY = _hex("-0x1.00ea348b88334p-2 0x1.5575b0be00b6ap-2 -0x1.ffffef20a4123p-2")
-_LOG2_POLY = _hex(
-    "0x1.27616c9496e0bp-2 -0x1.71969a075c67ap-2 0x1.ec70a6ca7baddp-2 -0x1.7154748bef6c8p-1 "
-    "0x1.71547652ab82bp0"
-)
-# bits of 2**(i/32), minus i << 47 (the exponent is added back from the rounded x).
-_EXP2_TABLE = _u64(
-    "3ff0000000000000 3fefd9b0d3158574 3fefb5586cf9890f 3fef9301d0125b51 "
-    "3fef72b83c7d517b 3fef54873168b9aa 3fef387a6e756238 3fef1e9df51fdee1 "
-    "3fef06fe0a31b715 3feef1a7373aa9cb 3feedea64c123422 3feece086061892d "
-    "3feebfdad5362a27 3feeb42b569d4f82 3feeab07dd485429 3feea47eb03a5585 "
-    "3feea09e667f3bcd 3fee9f75e8ec5f74 3feea11473eb0187 3feea589994cce13 "
-    "3feeace5422aa0db 3feeb737b0cdc5e5 3feec49182a3f090 3feed503b23e255d "
-    "3feee89f995ad3ad 3feeff76f2fb5e47 3fef199bdd85529c 3fef3720dcef9069 "
-    "3fef5818dcfba487 3fef7c97337b9b5f 3fefa4afa2a490da 3fefd0765b6e4540"
-)
-_EXP2_POLY = _hex("0x1.c6af84b912394p-5 0x1.ebfce50fac4f3p-3 0x1.62e42ff0c52d6p-1")
-_EXP2_SHIFT = float.fromhex("0x1.8p+52") / 32
-_POW_OVERFLOW = float.fromhex("0x1.fffffffd1d571p+6")
