@@ -27,6 +27,54 @@ from stepsize_server.schedules import TYPE_NAMES, compile_definition
 SAFE_MATH = {n: getattr(math, n) for n in ("floor", "ceil", "sqrt", "exp", "log", "sin", "cos")}
 
 
+# Parameters that count steps (or epochs): scaled so that each curve spans ~1,000,000 steps.
+LENGTH_PARAMETERS = {
+    "steps",
+    "warmup_steps",
+    "decay_steps",
+    "first_decay_steps",
+    "boundaries",
+    "milestones",
+    "step_size",
+    "T_max",
+    "T_0",
+    "total_iters",
+    "total_steps",
+    "step_size_up",
+    "step_size_down",
+    "num_warmup_steps",
+    "num_training_steps",
+    "num_stable_steps",
+    "num_decay_steps",
+    "period",
+    "timescale",
+}
+
+
+def scaled(definition: Any, factor: int) -> Any:
+    """The definition with every step-counting parameter multiplied by `factor`."""
+    if isinstance(definition, list):
+        return [scaled(item, factor) for item in definition]
+    if not isinstance(definition, dict):
+        return definition
+    out = {}
+    for key, value in definition.items():
+        if key in LENGTH_PARAMETERS and value is not None:
+            out[key] = [v * factor for v in value] if isinstance(value, list) else value * factor
+        elif key == "points":
+            out[key] = [[p[0] * factor, p[1]] for p in value]
+        else:
+            out[key] = scaled(value, factor)
+    return out
+
+
+def million_step_curve(example: dict[str, Any], steps: int) -> dict[str, Any]:
+    """The catalog example stretched so that its horizon (or its length) is about `steps`."""
+    length = compile_definition(example, check_values=False).horizon(steps_per_epoch=1)
+    factor = max(1, round(steps / length)) if length else 1
+    return scaled(example, factor)
+
+
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
     best = math.inf
     for _ in range(repeat):
@@ -119,16 +167,17 @@ def main() -> None:
     args = parser.parse_args()
     steps = np.arange(args.steps, dtype=np.int64)
 
-    header = f"{'type':34} {'evaluator':>11} {'torch stepped':>14} {'x':>8} {'keras':>10} {'x':>7}"
+    header = f"{'type':34} {'horizon':>9} {'evaluator':>11} {'torch stepped':>14} {'x':>8} {'keras':>10} {'x':>7}"
     print(f"{args.steps:,} steps per curve; torch stepped {args.torch_steps:,} steps and scaled")
     print(header)
     print("-" * len(header))
     worst_torch, worst_keras = math.inf, math.inf
     for name in sorted(TYPE_NAMES, key=lambda n: (n.count("."), n)):
-        definition = dict(TYPE_NAMES[name].example)
+        definition = million_step_curve(TYPE_NAMES[name].example, args.steps)
         compiled = compile_definition(definition)
+        horizon = compiled.horizon(steps_per_epoch=1)
         ours = best_of(lambda c=compiled: c.evaluate(steps, steps_per_epoch=100))
-        row = f"{name:34} {ours * 1e3:9.1f}ms"
+        row = f"{name:34} {horizon if horizon is not None else '-':>9} {ours * 1e3:9.1f}ms"
         if name.startswith(("torch.", "hf.")):
             per_step = time_torch(compiled.normalized, args.torch_steps)
             theirs = per_step * args.steps
