@@ -156,3 +156,15 @@ def test_horizon_of_composites():
     assert horizon({"type": "cycle", "period": 10, "schedule": COSINE}) is None
     assert horizon({"type": "epochs", "schedule": COSINE}) is None
     assert horizon({"type": "epochs", "schedule": COSINE}, steps_per_epoch=3) == 3000
+
+
+def test_cumulative_schedule_publishes_and_names_its_limit():
+    from stepsize_server.schedules import StepOutOfRange
+
+    d = {"type": "torch.MultiplicativeLR", "base_lr": 0.1, "lr_lambda": "0.5 if epoch % 2 else 2"}
+    compiled = compile_definition(d)  # the publish grid stops at the limit
+    assert list(compiled.evaluate([0, 1, 2, 3])) == [0.1, 0.05, 0.1, 0.05]
+    with pytest.raises(StepOutOfRange) as info:
+        compiled.evaluate([5, 10**7 + 1])
+    assert info.value.step == 10**7 + 1
+    assert info.value.limit == 10**7

@@ -19,7 +19,14 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from . import core, hf_family, keras_family, torch_family
 from .base import MAX_STEP, Context, Node
-from .errors import ErrorItem, EvaluationError, InvalidDefinition, InvalidStep, pointer
+from .errors import (
+    ErrorItem,
+    EvaluationError,
+    InvalidDefinition,
+    InvalidStep,
+    StepOutOfRange,
+    pointer,
+)
 
 TYPES: tuple[type[Node], ...] = (
     *core.TYPES,
@@ -199,7 +206,7 @@ def _values_located(node: Node, flat: np.ndarray, ctx: Context) -> np.ndarray:
         except EvaluationError as exc:
             if flat.size <= 1:
                 step = _as_number(flat[0]) if flat.size else exc.step
-                raise EvaluationError(step, _at_step(exc, step), exc.errors[0]["path"]) from None
+                raise _relocated(exc, step) from None
             lo, hi = 0, flat.size
             while hi - lo > 1:  # the failure is in flat[lo:hi]; keep the first failing half
                 mid = (lo + hi) // 2
@@ -210,7 +217,15 @@ def _values_located(node: Node, flat: np.ndarray, ctx: Context) -> np.ndarray:
                 else:
                     lo = mid
             step = _as_number(flat[lo])
-            raise EvaluationError(step, _at_step(exc, step), exc.errors[0]["path"]) from None
+            raise _relocated(exc, step) from None
+
+
+def _relocated(exc: EvaluationError, step: int | float) -> EvaluationError:
+    """The same error, naming the global `step` (and keeping a StepOutOfRange's limit)."""
+    path = exc.errors[0]["path"]
+    if isinstance(exc, StepOutOfRange):
+        return StepOutOfRange(step, exc.limit, _at_step(exc, step), path)
+    return EvaluationError(step, _at_step(exc, step), path)
 
 
 def _at_step(exc: EvaluationError, step: int | float) -> str:

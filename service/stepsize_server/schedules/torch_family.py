@@ -34,28 +34,25 @@ import math
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import (
-    AfterValidator,
-    Field,
-    PrivateAttr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .base import Context, Node, NonNegInt, PositiveReal, Rate, max_horizon
-from .errors import StepOutOfRange, pointer
+from .base import Node, NonNegInt, PositiveReal, Rate, max_horizon
 from .expressions import Expression, compile_expression
-from .torch_recurrence import STEP_LIMIT, Env, Group, Stepper, compose
+from .torch_recurrence import (
+    STEP_LIMIT,
+    Absolute,
+    Env,
+    Stepper,
+    TorchComposite,
+    TorchNode,
+    compose,
+)
 
-if TYPE_CHECKING:
-    Schedule = Node
-
-_Map = tuple[np.ndarray, np.ndarray | None]
+__all__ = ["TYPES", "TorchComposite", "TorchNode"]
 
 
 def _must(ok: bool, name: str, rule: str, value: object) -> None:
@@ -73,168 +70,6 @@ def _cos1(k: np.ndarray | float, period: float) -> np.ndarray:
     return 1 + np.cos(np.pi * np.asarray(k, dtype=np.float64) / period)
 
 
-# -- the node protocol of the family ------------------------------------------------------
-
-
-class TorchNode(Node):
-    """Base of the torch family.
-
-    `base_lr` is the optimizer's learning rate (`initial_lr`); it is required at the top of
-    a torch definition and inherited by the children of a composite (checked by the
-    language). Subclasses describe one scheduler as torch steps it: what its constructor
-    does to the param group (`_build`), the map of its constructor's step (`_initial`),
-    of `_update_lr(0)` (`_restart`, used by SequentialLR at a milestone) and of `step()`
-    reaching epoch k (`_maps`), and the value after stepping from a known lr (`_run`).
-    """
-
-    base_lr: Rate | None = None
-    inherits_base_lr: ClassVar[bool] = True
-    # Absolute schedulers set the lr outright (A = 0); the others are chainable.
-    absolute: ClassVar[bool] = False
-
-    _steppers: dict[tuple[float, int], Stepper] = PrivateAttr(default_factory=dict)
-
-    # -- evaluation, standalone
-    def values(self, t: np.ndarray, ctx: Context) -> np.ndarray:
-        k = np.floor(t)
-        limit = self._limit()
-        if limit is not None and k.size and k.max() > limit:
-            raise self._out_of_range(k.max(), limit)
-        group = Group(lr=self.base_lr if self.base_lr is not None else 0.0)
-        base = self._build(group)
-        return self._run(group.lr, 0, k, Env(base, group.one_cycle))
-
-    def horizon(self, ctx: Context) -> int | None:
-        return self._settles()
-
-    # -- the protocol
-    def _build(self, group: Group) -> float:
-        """Apply the constructor to `group`; returns the scheduler's `base_lrs[0]`."""
-        base = group.set_default_initial()
-        group.lr = self._initial(group.lr, Env(base, group.one_cycle))
-        return base
-
-    def _initial(self, lr: float, env: Env) -> float:
-        """The constructor's step (last_epoch 0, `_is_initial`): unchanged by default."""
-        return lr
-
-    def _restart(self, lr: float, env: Env) -> float:
-        """`_update_lr(0)`: the closed form at epoch 0 (or get_lr where there is none)."""
-        return env.base
-
-    def _maps(self, k: np.ndarray, env: Env) -> _Map:
-        """(A, B) of the `step()` that reaches epoch k >= 1; B None means 0."""
-        raise NotImplementedError
-
-    def _apply(self, k: np.ndarray, x: np.ndarray, env: Env) -> np.ndarray:
-        """The step reaching epoch k applied to the current lrs `x`."""
-        a, b = self._maps(k, env)
-        return a * x if b is None else a * x + b
-
-    def _factor(self, k0: int | np.ndarray, k: np.ndarray) -> np.ndarray | None:
-        """Product of the multipliers A over epochs (k0, k] in closed form (chainable
-        multiplicative types), or None where there is none."""
-        return None
-
-    def _run(self, lr0: float, k0: int, k: np.ndarray, env: Env) -> np.ndarray:
-        """Values at epochs k >= k0 when the lr is `lr0` at epoch k0."""
-        factor = self._factor(k0, k)
-        if factor is None:
-            return self._stepper(lr0, k0, env)(k)
-        return np.where(k == k0, lr0, lr0 * factor)
-
-    def _settles(self) -> int | None:
-        """First epoch after which `step()` changes nothing any more (chainable: the maps
-        are the identity; absolute: the value is constant), or None."""
-        return None
-
-    def _limit(self) -> int | None:
-        """The last epoch this scheduler can be evaluated at, or None (no limit)."""
-        return None
-
-    # -- helpers
-    def _stepper(self, lr0: float, k0: int, env: Env) -> Stepper:
-        key = (lr0, k0)
-        if key not in self._steppers:
-            self._steppers[key] = Stepper(lambda k: self._maps(k, env), k0, lr0)
-        return self._steppers[key]
-
-    def _out_of_range(self, step: float, limit: int) -> StepOutOfRange:
-        name = self.model_fields["type"].default
-        return StepOutOfRange(
-            int(step),
-            limit,
-            f"{name} is cumulative: it is evaluated by stepping it as torch does, up to "
-            f"step {limit:,}; step {int(step):,} is beyond that",
-            self._path,
-        )
-
-
-def _torch_child(node: Node) -> Node:
-    if isinstance(node, TorchComposite):
-        raise ValueError(
-            "torch.SequentialLR and torch.ChainedScheduler cannot be nested (torch cannot "
-            "restart or re-initialise a composite); list the inner schedulers here instead"
-        )
-    if not isinstance(node, TorchNode):
-        kind = getattr(node, "type", "?")
-        raise ValueError(
-            "a child of torch.SequentialLR/ChainedScheduler must be a torch scheduler "
-            f"(torch.StepLR, torch.LinearLR, ...). Received: type={kind!r}"
-        )
-    return node
-
-
-TorchChild = Annotated["Schedule", AfterValidator(_torch_child)]
-
-
-class TorchComposite(TorchNode):
-    """SequentialLR and ChainedScheduler: children are torch schedulers built on the same
-    optimizer; they inherit the parent's `base_lr`."""
-
-    schedulers: list[TorchChild] = Field(min_length=1)
-
-    def children(self) -> list[tuple[str, Node]]:
-        return [(pointer("schedulers", i), s) for i, s in enumerate(self.schedulers)]
-
-    def _built(self) -> tuple[Group, list[Env]]:
-        """The group and each child's environment after all children were built."""
-        group = Group(lr=self.base_lr if self.base_lr is not None else 0.0)
-        bases = [child._build(group) for child in self._children()]
-        return group, [Env(b, group.one_cycle) for b in bases]
-
-    def _children(self) -> list[TorchNode]:
-        return [s for s in self.schedulers if isinstance(s, TorchNode)]
-
-
-class _Absolute(TorchNode):
-    """A scheduler whose `get_lr` ignores the current lr."""
-
-    absolute: ClassVar[bool] = True
-
-    def _value(self, k: np.ndarray, env: Env) -> np.ndarray:
-        raise NotImplementedError
-
-    def _value0(self, env: Env) -> float:
-        return float(self._value(np.zeros(1), env)[0])
-
-    def _initial(self, lr: float, env: Env) -> float:
-        return self._value0(env)
-
-    def _restart(self, lr: float, env: Env) -> float:
-        return self._value0(env)
-
-    def _maps(self, k: np.ndarray, env: Env) -> _Map:
-        return np.zeros(k.shape), self._value(k, env)
-
-    def _run(self, lr0: float, k0: int, k: np.ndarray, env: Env) -> np.ndarray:
-        out = np.full(k.shape, lr0, dtype=np.float64)
-        later = k != k0
-        if later.any():
-            out[later] = self._value(k[later], env)
-        return out
-
-
 # -- lambda schedulers --------------------------------------------------------------------
 
 
@@ -243,12 +78,14 @@ def _compile_lambda(text: str, variable: str) -> str:
     return text
 
 
-class LambdaLR(_Absolute):
+class LambdaLR(Absolute):
     """`lr(N) = base_lr * lr_lambda(N)`, with `lr_lambda` an expression in `epoch`.
 
     torch: `LambdaLR(optimizer, lr_lambda)`. The seed rule:
 
-    >>> {"type": "torch.LambdaLR", "base_lr": 0.1, "lr_lambda": "0.5 ** (epoch // 3)"}
+    Example definition:
+
+        {"type": "torch.LambdaLR", "base_lr": 0.1, "lr_lambda": "0.5 ** (epoch // 3)"}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -283,7 +120,9 @@ class MultiplicativeLR(TorchNode):
     (`base_lr * c ** N`); any other lambda is evaluated by stepping, up to step
     `STEP_LIMIT` (10,000,000).
 
-    >>> {"type": "torch.MultiplicativeLR", "base_lr": 0.1, "lr_lambda": "0.95"}
+    Example definition:
+
+        {"type": "torch.MultiplicativeLR", "base_lr": 0.1, "lr_lambda": "0.95"}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -342,7 +181,9 @@ class StepLR(TorchNode):
 
     torch: `StepLR(optimizer, step_size, gamma=0.1)`.
 
-    >>> {"type": "torch.StepLR", "base_lr": 0.1, "step_size": 30, "gamma": 0.1}
+    Example definition:
+
+        {"type": "torch.StepLR", "base_lr": 0.1, "step_size": 30, "gamma": 0.1}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -386,7 +227,9 @@ class MultiStepLR(TorchNode):
     repetition (a repeated milestone decays twice) in any order; a milestone 0 decays
     the very first value.
 
-    >>> {"type": "torch.MultiStepLR", "base_lr": 0.1, "milestones": [30, 80], "gamma": 0.1}
+    Example definition:
+
+        {"type": "torch.MultiStepLR", "base_lr": 0.1, "milestones": [30, 80], "gamma": 0.1}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -440,7 +283,9 @@ class ConstantLR(TorchNode):
     torch: `ConstantLR(optimizer, factor=1/3, total_iters=5)`; with `total_iters=0` torch's
     recursion stays at `base_lr * factor` forever (its closed form would say `base_lr`).
 
-    >>> {"type": "torch.ConstantLR", "base_lr": 0.1, "factor": 0.5, "total_iters": 4}
+    Example definition:
+
+        {"type": "torch.ConstantLR", "base_lr": 0.1, "factor": 0.5, "total_iters": 4}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -501,7 +346,9 @@ class LinearLR(TorchNode):
     torch's recursion, including the rounding residue (about 1e-17 * base_lr) it leaves
     when decaying to `end_factor=0`, except that a negative residue is returned as 0.
 
-    >>> {"type": "torch.LinearLR", "base_lr": 0.1, "start_factor": 0.01, "total_iters": 500}
+    Example definition:
+
+        {"type": "torch.LinearLR", "base_lr": 0.1, "start_factor": 0.01, "total_iters": 500}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -582,7 +429,9 @@ class ExponentialLR(TorchNode):
 
     torch: `ExponentialLR(optimizer, gamma)`.
 
-    >>> {"type": "torch.ExponentialLR", "base_lr": 0.1, "gamma": 0.999}
+    Example definition:
+
+        {"type": "torch.ExponentialLR", "base_lr": 0.1, "gamma": 0.999}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -614,7 +463,9 @@ class PolynomialLR(TorchNode):
 
     torch: `PolynomialLR(optimizer, total_iters=5, power=1.0)` (total_iters=0: constant).
 
-    >>> {"type": "torch.PolynomialLR", "base_lr": 0.1, "total_iters": 1000, "power": 2.0}
+    Example definition:
+
+        {"type": "torch.PolynomialLR", "base_lr": 0.1, "total_iters": 1000, "power": 2.0}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -677,7 +528,9 @@ class CosineAnnealingLR(TorchNode):
     (`N = T_max * (2q + 1)`): in a chain or sequence the current lr is whatever the other
     schedulers left.
 
-    >>> {"type": "torch.CosineAnnealingLR", "base_lr": 0.1, "T_max": 1000, "eta_min": 1e-5}
+    Example definition:
+
+        {"type": "torch.CosineAnnealingLR", "base_lr": 0.1, "T_max": 1000, "eta_min": 1e-5}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -756,13 +609,15 @@ class CosineAnnealingLR(TorchNode):
         return 0 if self.base_lr == self.eta_min else None
 
 
-class CosineAnnealingWarmRestarts(_Absolute):
+class CosineAnnealingWarmRestarts(Absolute):
     """`lr(N) = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2`.
 
     torch: `CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0)`. Cycle i
     lasts `T_i = T_0 * T_mult ** i` epochs; `T_cur` counts epochs since its start.
 
-    >>> {"type": "torch.CosineAnnealingWarmRestarts", "base_lr": 0.1, "T_0": 10, "T_mult": 2}
+    Example definition:
+
+        {"type": "torch.CosineAnnealingWarmRestarts", "base_lr": 0.1, "T_0": 10, "T_mult": 2}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -823,7 +678,7 @@ class CosineAnnealingWarmRestarts(_Absolute):
 # -- cyclical schedules -------------------------------------------------------------------
 
 
-class CyclicLR(_Absolute):
+class CyclicLR(Absolute):
     """Cyclical learning rate between `base_lr` and `max_lr` (Smith, 2017).
 
     torch: `CyclicLR(optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
@@ -840,7 +695,9 @@ class CyclicLR(_Absolute):
     Its `base_lr` is its own: the optimizer's lr is overwritten. Past cycle 1024,
     triangular2 overflows in torch; here its amplitude is 0, so the lr is `base_lr`.
 
-    >>> {"type": "torch.CyclicLR", "base_lr": 0.001, "max_lr": 0.1, "step_size_up": 2000}
+    Example definition:
+
+        {"type": "torch.CyclicLR", "base_lr": 0.001, "max_lr": 0.1, "step_size_up": 2000}
 
     Args:
         base_lr: the lower bound (the lr at the start of each cycle).
@@ -890,13 +747,17 @@ class CyclicLR(_Absolute):
         return None if v is None else _compile_lambda(v, "x")
 
     def _build(self, group):
+        # torch sets the lr to `base_lr`, then steps once while `base_lrs` is still the
+        # group's `initial_lr` (set by an earlier scheduler, if any), then records its own.
         group.lr = self.base_lr
-        group.set_default_initial()
-        env = Env(self.base_lr, group.one_cycle)
-        group.lr = self._value0(env)
+        initial = group.set_default_initial()
+        group.lr = float(self._cyclic(np.zeros(1), initial)[0])
         return self.base_lr
 
     def _value(self, k, env):
+        return self._cyclic(k, self.base_lr)
+
+    def _cyclic(self, k: np.ndarray, base_lr: float) -> np.ndarray:
         up = float(self.step_size_up)
         down = up if self.step_size_down is None else float(self.step_size_down)
         total = up + down
@@ -905,7 +766,7 @@ class CyclicLR(_Absolute):
         x = 1.0 + k / total - cycle
         with np.errstate(all="ignore"):
             scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-            height = (self.max_lr - self.base_lr) * scale
+            height = (self.max_lr - base_lr) * scale
             if self.scale_fn is not None:
                 arg = cycle if self.scale_mode == "cycle" else k
                 f = compile_expression(self.scale_fn, "x")(arg, path=self._path + "/scale_fn")
@@ -915,13 +776,13 @@ class CyclicLR(_Absolute):
                 f = 1 / np.power(2.0, cycle - 1)
             else:
                 f = np.power(self.gamma, k)
-            return self.base_lr + height * f
+            return base_lr + height * f
 
     def _settles(self):
         return 0 if self.max_lr == self.base_lr else None
 
 
-class OneCycleLR(_Absolute):
+class OneCycleLR(Absolute):
     """The 1cycle policy (Smith & Topin, 2018): up from `max_lr / div_factor` to `max_lr`,
     then down to `max_lr / div_factor / final_div_factor`.
 
@@ -937,9 +798,13 @@ class OneCycleLR(_Absolute):
 
     There is no `base_lr`: the optimizer's lr is replaced. `total` is `total_steps`, or
     `epochs * steps_per_epoch` when `total_steps` is not given (torch ignores the two when
-    it is). torch raises after `total` steps; the value holds at step `total` from there.
+    it is). torch raises after `total` steps; the value holds at step `total` from there
+    (at `total - 1` where torch's value at `total` is negative, as linear annealing makes
+    it: torch extrapolates one step past `min_lr`).
 
-    >>> {"type": "torch.OneCycleLR", "max_lr": 0.1, "total_steps": 10000}
+    Example definition:
+
+        {"type": "torch.OneCycleLR", "max_lr": 0.1, "total_steps": 10000}
 
     Args:
         max_lr: the peak learning rate.
@@ -1029,14 +894,23 @@ class OneCycleLR(_Absolute):
         return initial
 
     def _value(self, k, env):
+        return self._anneal(np.minimum(k, self._last_valid(env)), env)
+
+    def _last_valid(self, env: Env) -> int:
+        """torch's last step, `total`, unless its value there is negative (linear
+        annealing extrapolates past `min_lr`): then `total - 1`."""
+        total = self._total()
+        at_total = self._anneal(np.asarray([float(total)]), env)[0]
+        return total if at_total >= 0 or total == 0 else total - 1
+
+    def _anneal(self, step: np.ndarray, env: Env) -> np.ndarray:
         initial, peak, low = env.one_cycle or (0.0, 0.0, 0.0)
         if self.three_phase:
             ends_at = [(initial, peak), (peak, initial), (initial, low)]
         else:
             ends_at = [(initial, peak), (peak, low)]
-        step = np.minimum(k, self._total())
-        out = np.empty(k.shape, dtype=np.float64)
-        chosen = np.zeros(k.shape, dtype=bool)
+        out = np.empty(step.shape, dtype=np.float64)
+        chosen = np.zeros(step.shape, dtype=bool)
         start_step = 0.0
         for i, (end_step, (a, b)) in enumerate(zip(self._ends(), ends_at, strict=True)):
             sel = ~chosen & ((step <= end_step) | (i == len(ends_at) - 1))
@@ -1076,9 +950,11 @@ class SequentialLR(TorchComposite):
     `lr_lambda(0)` for MultiplicativeLR) and steps from there; a milestone 0 skips the
     first child entirely. Milestones must be non-decreasing; a repeated one skips a child.
 
-    >>> {"type": "torch.SequentialLR", "base_lr": 0.1, "milestones": [500], "schedulers": [
-    ...     {"type": "torch.LinearLR", "start_factor": 0.01, "total_iters": 500},
-    ...     {"type": "torch.CosineAnnealingLR", "T_max": 9500}]}
+    Example definition:
+
+        {"type": "torch.SequentialLR", "base_lr": 0.1, "milestones": [500], "schedulers": [
+            {"type": "torch.LinearLR", "start_factor": 0.01, "total_iters": 500},
+            {"type": "torch.CosineAnnealingLR", "T_max": 9500}]}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -1149,9 +1025,7 @@ class SequentialLR(TorchComposite):
 
     def values(self, t, ctx):
         k = np.floor(t)
-        limit = self._limit()
-        if limit is not None and k.size and k.max() > limit:
-            raise self._out_of_range(k.max(), limit)
+        self._check_limit(k)
         out = np.empty(k.shape, dtype=np.float64)
         for seg in self._segments(float(k.max()) if k.size else 0.0):
             mask = k >= seg.start if seg.end is None else (k >= seg.start) & (k < seg.end)
@@ -1194,9 +1068,11 @@ class ChainedScheduler(TorchComposite):
     form (a CosineAnnealingLR with `eta_min > 0` or a MultiplicativeLR next to another
     scheduler that never settles) are stepped, up to step 10,000,000.
 
-    >>> {"type": "torch.ChainedScheduler", "base_lr": 0.1, "schedulers": [
-    ...     {"type": "torch.ConstantLR", "factor": 0.5, "total_iters": 2},
-    ...     {"type": "torch.ExponentialLR", "gamma": 0.9}]}
+    Example definition:
+
+        {"type": "torch.ChainedScheduler", "base_lr": 0.1, "schedulers": [
+            {"type": "torch.ConstantLR", "factor": 0.5, "total_iters": 2},
+            {"type": "torch.ExponentialLR", "gamma": 0.9}]}
 
     Args:
         base_lr: the optimizer's learning rate.
@@ -1240,9 +1116,7 @@ class ChainedScheduler(TorchComposite):
 
     def values(self, t, ctx):
         k = np.floor(t)
-        limit = self._limit()
-        if limit is not None and k.size and k.max() > limit:
-            raise self._out_of_range(k.max(), limit)
+        self._check_limit(k)
         group, envs = self._built()
         children = self._children()
         out = np.full(k.shape, group.lr, dtype=np.float64)
