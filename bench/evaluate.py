@@ -20,12 +20,14 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np
+import sys
+from pathlib import Path
 
+import numpy as np
 from stepsize_server.schedules import TYPE_NAMES, compile_definition
 
-SAFE_MATH = {n: getattr(math, n) for n in ("floor", "ceil", "sqrt", "exp", "log", "sin", "cos")}
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import frameworks
 
 # Parameters that count steps (or epochs): scaled so that each curve spans ~1,000,000 steps.
 LENGTH_PARAMETERS = {
@@ -84,70 +86,24 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
     return best
 
 
-def python_lambda(text: str, variable: str) -> Callable[[float], float]:
-    """The bench's own example text as a native Python function, for torch to call.
-
-    Only this benchmark does this, on the catalog's fixed examples: the product never
-    evaluates expression text with Python."""
-    code = compile(f"lambda {variable}: {text}", "<bench>", "eval")
-    return eval(code, {"__builtins__": {}, "pi": math.pi, "e": math.e, **SAFE_MATH})
-
-
-def torch_scheduler(definition: dict[str, Any], optimizer: Any, base_lr: float) -> Any:
-    import torch
-
-    kind = definition["type"].split(".", 1)[1]
-    params = {k: v for k, v in definition.items() if k not in {"type", "base_lr"}}
-    if kind in {"LambdaLR", "MultiplicativeLR"}:
-        params["lr_lambda"] = python_lambda(params["lr_lambda"], "epoch")
-    if kind == "CyclicLR":
-        params.pop("base_lr", None)
-        params["base_lr"] = definition["base_lr"]
-        if params.get("scale_fn"):
-            params["scale_fn"] = python_lambda(params["scale_fn"], "x")
-    if kind in {"SequentialLR", "ChainedScheduler"}:
-        children = [torch_scheduler(c, optimizer, base_lr) for c in params.pop("schedulers")]
-        if kind == "SequentialLR":
-            return torch.optim.lr_scheduler.SequentialLR(optimizer, children, **params)
-        return torch.optim.lr_scheduler.ChainedScheduler(children, optimizer=optimizer)
-    return getattr(torch.optim.lr_scheduler, kind)(optimizer, **params)
-
-
 def time_torch(definition: dict[str, Any], steps: int) -> float:
-    import torch
-
-    base_lr = definition.get("base_lr") or 0.1
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=base_lr, momentum=0.9)
-    if definition["type"].startswith("hf."):
-        from transformers import get_scheduler
-
-        params = {k: v for k, v in definition.items() if k not in {"type", "base_lr"}}
-        sched = get_scheduler(
-            definition["type"][3:],
-            optimizer,
-            num_warmup_steps=params.pop("num_warmup_steps", None),
-            num_training_steps=params.pop("num_training_steps", None),
-            scheduler_specific_kwargs=params or None,
-        )
-    else:
-        sched = torch_scheduler(definition, optimizer, base_lr)
+    """Seconds per step of torch stepping its own scheduler (optimizer.step, sched.step)."""
+    opt = frameworks.optimizer(definition.get("base_lr") or 0.1)
+    sched = frameworks.torch_scheduler(definition, opt)
     total = definition.get("total_steps")
     if total is not None:
         steps = min(steps, total)
     t0 = time.perf_counter()
     for _ in range(steps):
-        optimizer.step()
+        opt.step()
         sched.step()
     return (time.perf_counter() - t0) / steps
 
 
 def time_keras(definition: dict[str, Any], steps: np.ndarray) -> float:
-    import keras
     import tensorflow as tf
 
-    cls = getattr(keras.optimizers.schedules, definition["type"].split(".", 1)[1])
-    sched = cls(**{k: v for k, v in definition.items() if k != "type"})
+    sched = frameworks.keras_schedule(definition)
     tensor = tf.constant(steps, dtype=tf.int64)
     try:
         sched(tensor)  # warm up
@@ -167,7 +123,10 @@ def main() -> None:
     args = parser.parse_args()
     steps = np.arange(args.steps, dtype=np.int64)
 
-    header = f"{'type':34} {'horizon':>9} {'evaluator':>11} {'torch stepped':>14} {'x':>8} {'keras':>10} {'x':>7}"
+    header = (
+        f"{'type':34} {'horizon':>9} {'evaluator':>11} {'torch stepped':>14} {'x':>8}"
+        f" {'keras':>10} {'x':>7}"
+    )
     print(f"{args.steps:,} steps per curve; torch stepped {args.torch_steps:,} steps and scaled")
     print(header)
     print("-" * len(header))
