@@ -16,9 +16,14 @@ test: $(STAMP)
 	$(BIN)/ruff check service client tests bench
 	$(BIN)/python -m pytest tests
 
+# The server on 127.0.0.1:8000 with SQLite under ./data/ and the demo schedules loaded.
 run: $(STAMP)
 	$(BIN)/stepsize-server load-demo
 	$(BIN)/stepsize-server serve --host 127.0.0.1 --port 8000
+
+# Regenerate openapi.yaml from the app (tests/api/test_openapi.py fails when it drifts).
+openapi: $(STAMP)
+	$(BIN)/stepsize-server openapi --output openapi.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check service client tests bench

@@ -36,6 +36,8 @@ def ensure_schedule(client: stepsize.Client, ref: str) -> None:
             return
     except stepsize.NotFound:
         pass
+    except stepsize.Unreachable:
+        return  # client.schedule() falls back to the cache, or says clearly what is missing
     definition = DEMOS.get(parsed.schedule)
     if definition is None or not client.has_token:
         sys.exit(

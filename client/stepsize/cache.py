@@ -457,7 +457,8 @@ class Curve:
     def _fast_end(self) -> int:
         loaded = self._contiguous * self.chunk_steps
         if self.horizon is not None and loaded > self.horizon:
-            return self.horizon + 1
+            # past the horizon the curve is constant: the table runs to total_steps too
+            return max(self.horizon + 1, min((self.total_steps or 0) + 1, MAX_VALUES_PER_REQUEST))
         limit = loaded - self.margin
         if self.total_steps is not None:
             limit = max(limit, min(loaded, self.total_steps + 1))
@@ -475,6 +476,8 @@ class Curve:
         self.fast_end = end
 
     def _slice(self, start: int, end: int) -> np.ndarray:
+        if self.horizon is not None and end > self.horizon + 1:
+            return self.values(np.arange(start, end, dtype=np.int64))
         C = self.chunk_steps
         parts = [self._chunks[i] for i in range(start // C, -(-end // C))]
         joined = np.concatenate(parts) if len(parts) > 1 else parts[0]

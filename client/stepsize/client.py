@@ -330,6 +330,7 @@ class Client:
                 curve.total_steps is None or identity.total_steps > curve.total_steps
             ):
                 curve.total_steps = identity.total_steps
+                curve._add({})  # the fast tables may now run further
         if fetch_upfront:
             curve.ensure(0, curve.upfront_chunks(self.upfront_limit))
         return curve

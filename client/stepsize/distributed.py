@@ -40,6 +40,7 @@ def broadcast_schedule(
         device = torch.device("cuda", torch.cuda.current_device())
     payload: dict[str, Any]
     values = None
+    failure: Exception | None = None
     if rank == 0:
         try:
             identity = client._resolve(parsed, total_steps, steps_per_epoch)
@@ -51,7 +52,8 @@ def broadcast_schedule(
                 "chunks": chunks,
                 "chunk_steps": curve.chunk_steps,
             }
-        except errors.StepsizeError as exc:
+        except Exception as exc:  # any failure must reach the other ranks, or they hang
+            failure = exc
             payload = {
                 "error": type(exc).__name__,
                 "message": str(exc),
@@ -62,6 +64,8 @@ def broadcast_schedule(
     box = [payload]
     dist.broadcast_object_list(box, src=0, device=device)
     payload = box[0]
+    if failure is not None:
+        raise failure
     if "error" in payload:
         raise _error(payload, rank)
     identity = Identity(**payload["identity"])

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-
 from stepsize_server.app import create_app
 from stepsize_server.settings import Settings
+
 from tests.support.live_server import LiveServer
 
 PROBLEM_JSON = "application/problem+json"

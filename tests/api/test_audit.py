@@ -13,10 +13,12 @@ def test_writes_are_audited(live_server: LiveServer, admin: httpx.Client, ns: st
     writer = live_server.create_token(f"write:{ns}", description="ci publisher")
     headers = {"Authorization": f"Bearer {writer}"}
     ref = f"/v1/schedules/{ns}/s"
-    admin.post(f"{ref}/versions", json={"definition": {"type": "constant", "value": 0.1}},
-               headers=headers)
-    admin.post(f"{ref}/versions", json={"definition": {"type": "constant", "value": 0.1}},
-               headers=headers)  # a no-op: not audited
+    admin.post(
+        f"{ref}/versions", json={"definition": {"type": "constant", "value": 0.1}}, headers=headers
+    )
+    admin.post(
+        f"{ref}/versions", json={"definition": {"type": "constant", "value": 0.1}}, headers=headers
+    )  # a no-op: not audited
     admin.put(f"{ref}/tags/prod", json={"version": 1}, headers=headers)
     admin.delete(f"{ref}/tags/prod", headers={**headers, "If-Match": "1"})
     admin.delete(ref, headers=headers)

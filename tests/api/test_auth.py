@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-
 from stepsize_server.app import create_app
 from stepsize_server.settings import Settings
+
 from tests.support.live_server import LiveServer
 
 from .conftest import problem, published
@@ -50,11 +50,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/redoc"): PUBLIC,
 }
 NAMESPACE = "authz"
-PARAMS = {"namespace": NAMESPACE, "name": "sched", "version": "1", "tag": "prod",
-          "token_id": "1"}
+PARAMS = {"namespace": NAMESPACE, "name": "sched", "version": "1", "tag": "prod", "token_id": "1"}
 BODIES = {
-    "/v1/schedules/{namespace}/{name}/versions": {"definition": {"type": "constant",
-                                                                 "value": 0.1}},
+    "/v1/schedules/{namespace}/{name}/versions": {"definition": {"type": "constant", "value": 0.1}},
     "/v1/schedules/{namespace}/{name}/tags/{tag}": {"version": 1},
     "/v1/schedules/{namespace}/{name}/lr": {"steps": [1]},
     "/v1/evaluate": {"definition": {"type": "constant", "value": 0.1}, "step": 1},
@@ -87,8 +85,11 @@ def call(
     url = path.format(**PARAMS)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return client.request(
-        method, url, json=BODIES.get(path) if method in ("POST", "PUT") else None,
-        params=QUERIES.get(path), headers=headers,
+        method,
+        url,
+        json=BODIES.get(path) if method in ("POST", "PUT") else None,
+        params=QUERIES.get(path),
+        headers=headers,
     )
 
 
@@ -175,8 +176,9 @@ def test_private_server_needs_a_token_for_reads(make_client: Callable[..., TestC
 
 
 def test_token_management_api(admin: httpx.Client, anon: httpx.Client) -> None:
-    created = admin.post("/v1/tokens", json={"scopes": ["write:tok-ns", "read"],
-                                             "description": "ci"})
+    created = admin.post(
+        "/v1/tokens", json={"scopes": ["write:tok-ns", "read"], "description": "ci"}
+    )
     assert created.status_code == 201
     body = created.json()
     secret = body["token"]
@@ -188,12 +190,17 @@ def test_token_management_api(admin: httpx.Client, anon: httpx.Client) -> None:
 
     headers = {"Authorization": f"Bearer {secret}"}
     definition = {"definition": {"type": "constant", "value": 0.1}}
-    assert anon.post("/v1/schedules/tok-ns/s/versions", json=definition,
-                     headers=headers).status_code == 201
+    assert (
+        anon.post("/v1/schedules/tok-ns/s/versions", json=definition, headers=headers).status_code
+        == 201
+    )
     revoked = admin.delete(f"/v1/tokens/{body['id']}")
     assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
-    problem(anon.post("/v1/schedules/tok-ns/s/versions", json=definition, headers=headers), 401,
-            "invalid_token")
+    problem(
+        anon.post("/v1/schedules/tok-ns/s/versions", json=definition, headers=headers),
+        401,
+        "invalid_token",
+    )
     assert body["id"] not in [t["id"] for t in admin.get("/v1/tokens").json()["items"]]
     everyone = admin.get("/v1/tokens", params={"include_revoked": True}).json()["items"]
     assert body["id"] in [t["id"] for t in everyone]

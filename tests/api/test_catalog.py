@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from stepsize_server.schedules import TYPE_NAMES, compile_definition
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from stepsize_server import demo
 from stepsize_server.store import Database
 from stepsize_server.store.tokens import find_token
+
 from tests.support.live_server import LiveServer
 
 
@@ -21,8 +21,9 @@ def offline(tmp_path: Path) -> LiveServer:
 
 
 def test_token_create_prints_the_token_alone(offline: LiveServer) -> None:
-    out = offline.cli("token", "create", "--scope", "write:team", "--scope", "read",
-                      "--description", "ci")
+    out = offline.cli(
+        "token", "create", "--scope", "write:team", "--scope", "read", "--description", "ci"
+    )
     assert out.endswith("\n") and out.count("\n") == 1
     secret = out.strip()
     assert secret.startswith("ssz_") and len(secret) > 40
@@ -78,6 +79,7 @@ def test_demo_schedules_serve(tmp_path: Path) -> None:
         names = {s["name"] for s in items["items"]}
         assert {"cosine-min-lr", "llm-warmup-cosine", "resnet-piecewise"} <= names
         for name in names:
-            r = httpx.get(f"{server.url}/v1/schedules/demo/{name}/lr",
-                          params={"step": 1500, "tag": "prod"})
+            r = httpx.get(
+                f"{server.url}/v1/schedules/demo/{name}/lr", params={"step": 1500, "tag": "prod"}
+            )
             assert r.status_code == 200 and r.json()["lr"] > 0

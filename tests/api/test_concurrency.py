@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 from stepsize_server.schedules import compile_definition
+
 from tests.support.live_server import LiveServer
 
 THREADS, PER_THREAD = 8, 50

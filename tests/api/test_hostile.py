@@ -15,8 +15,9 @@ CONSTANT = {"type": "constant", "value": 0.1}
 def test_oversized_body_is_413_by_content_length(admin: httpx.Client, ns: str) -> None:
     padding = "x" * (1 << 20)
     body = problem(
-        admin.post(f"/v1/schedules/{ns}/s/versions",
-                   json={"definition": CONSTANT, "description": padding}),
+        admin.post(
+            f"/v1/schedules/{ns}/s/versions", json={"definition": CONSTANT, "description": padding}
+        ),
         413,
         "body_too_large",
     )
@@ -31,7 +32,8 @@ def test_oversized_chunked_body_is_413(admin: httpx.Client, ns: str) -> None:
         yield b'"}'
 
     response = admin.post(
-        f"/v1/schedules/{ns}/s/versions", content=chunks(),
+        f"/v1/schedules/{ns}/s/versions",
+        content=chunks(),
         headers={"Content-Type": "application/json"},
     )
     problem(response, 413, "body_too_large")
@@ -42,7 +44,8 @@ def test_small_chunked_body_is_accepted(admin: httpx.Client, ns: str) -> None:
         yield json.dumps({"definition": CONSTANT}).encode()
 
     response = admin.post(
-        f"/v1/schedules/{ns}/s/versions", content=chunks(),
+        f"/v1/schedules/{ns}/s/versions",
+        content=chunks(),
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 201, response.text
@@ -50,28 +53,50 @@ def test_small_chunked_body_is_accepted(admin: httpx.Client, ns: str) -> None:
 
 @pytest.mark.parametrize("route", ["/v1/evaluate", "/v1/validate"])
 def test_deeply_nested_json_is_4xx(anon: httpx.Client, route: str) -> None:
-    response = anon.post(route, content=b"[" * 100_000, headers={"Content-Type": "application/json"})
+    response = anon.post(
+        route, content=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
     body = problem(response, 400)
     assert "deeply" in body["detail"] or "JSON" in body["detail"]
     nested: dict = CONSTANT
     for _ in range(200):
         nested = {"type": "scale", "factor": 1.0, "schedule": nested}
-    body = problem(anon.post(route, json={"definition": nested, "step": 0}
-                             if route == "/v1/evaluate" else {"definition": nested}), 422)
+    body = problem(
+        anon.post(
+            route,
+            json={"definition": nested, "step": 0}
+            if route == "/v1/evaluate"
+            else {"definition": nested},
+        ),
+        422,
+    )
     assert body["errors"][0]["path"].startswith("/body/definition")
 
 
 def test_malformed_json_and_wrong_types(anon: httpx.Client, admin: httpx.Client, ns: str) -> None:
-    body = problem(anon.post("/v1/validate", content=b'{"definition": ',
-                             headers={"Content-Type": "application/json"}), 400, "invalid_json")
+    body = problem(
+        anon.post(
+            "/v1/validate", content=b'{"definition": ', headers={"Content-Type": "application/json"}
+        ),
+        400,
+        "invalid_json",
+    )
     assert "JSON" in body["detail"]
-    problem(anon.post("/v1/validate", content=b"\xff\xfe{}",
-                      headers={"Content-Type": "application/json"}), 400)
+    problem(
+        anon.post(
+            "/v1/validate", content=b"\xff\xfe{}", headers={"Content-Type": "application/json"}
+        ),
+        400,
+    )
     problem(anon.post("/v1/validate", json=[1, 2]), 422, "validation_error")
     problem(anon.post("/v1/validate", json={"definition": "cosine"}), 422)
     problem(anon.post("/v1/validate", content=b"definition=x"), 422)
-    problem(admin.post(f"/v1/schedules/{ns}/s/versions", json={"definition": CONSTANT,
-                                                              "labels": {"a": 1}}), 422)
+    problem(
+        admin.post(
+            f"/v1/schedules/{ns}/s/versions", json={"definition": CONSTANT, "labels": {"a": 1}}
+        ),
+        422,
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,7 +136,9 @@ def test_huge_ranges_and_numbers(anon: httpx.Client, admin: httpx.Client, ns: st
     problem(anon.get(url, params={"step": 1, "version": 10**30}), 422)
     problem(anon.post(url, json={"steps": [10**400]}), 422)
     problem(anon.post(url, json={"steps": [float("1e308")]}), 422)
-    problem(anon.post(url, content=b'{"steps": [NaN]}', headers={"Content-Type":
-                                                                    "application/json"}), 422)
+    problem(
+        anon.post(url, content=b'{"steps": [NaN]}', headers={"Content-Type": "application/json"}),
+        422,
+    )
     problem(anon.post(url, json={"steps": [True]}), 422)
     problem(anon.post(url, json={"steps": "0,1"}), 422)

@@ -7,7 +7,6 @@ import io
 import httpx
 import numpy as np
 import pytest
-
 from stepsize_server.schedules import compile_definition
 
 from .conftest import problem, published
@@ -127,8 +126,9 @@ def test_post_steps(anon: httpx.Client, llm: str, ns: str) -> None:
 def test_steps_per_epoch(admin: httpx.Client, anon: httpx.Client, ns: str) -> None:
     per_epoch = {"type": "piecewise", "boundaries": [3, 6], "values": [0.1, 0.01, 0.001]}
     published(admin, f"{ns}/open", {"type": "epochs", "schedule": per_epoch})
-    published(admin, f"{ns}/fixed", {"type": "epochs", "schedule": per_epoch,
-                                      "steps_per_epoch": 10})
+    published(
+        admin, f"{ns}/fixed", {"type": "epochs", "schedule": per_epoch, "steps_per_epoch": 10}
+    )
     url = f"/v1/schedules/{ns}/open/lr"
     body = problem(anon.get(url, params={"step": 25}), 422)
     assert "steps_per_epoch" in body["detail"]
@@ -154,15 +154,18 @@ def test_revalidation_with_if_none_match(admin: httpx.Client, anon: httpx.Client
     assert again.headers["etag"] == tag and again.headers["x-stepsize-version"] == "1"
     weak = anon.get(f"{ref}/lr", params={"step": 3}, headers={"If-None-Match": f'"x", W/{tag}'})
     assert weak.status_code == 304
-    assert anon.get(f"{ref}/lr", params={"step": 4}, headers={"If-None-Match": tag}).status_code == 200
+    assert (
+        anon.get(f"{ref}/lr", params={"step": 4}, headers={"If-None-Match": tag}).status_code == 200
+    )
 
     # Publishing a different definition changes what latest means: the tag no longer matches.
     published(admin, f"{ns}/s", {"type": "constant", "value": 0.2})
     changed = anon.get(f"{ref}/lr", params={"step": 3}, headers={"If-None-Match": tag})
     assert changed.status_code == 200 and changed.json()["version"] == 2
     # A pinned range revalidates too.
-    pinned = anon.get(f"{ref}/lr", params={"stop": 10, "version": 1},
-                      headers={"Accept": "application/x-npy"})
+    pinned = anon.get(
+        f"{ref}/lr", params={"stop": 10, "version": 1}, headers={"Accept": "application/x-npy"}
+    )
     revalidated = anon.get(
         f"{ref}/lr",
         params={"stop": 10, "version": 1},
@@ -196,6 +199,7 @@ def test_bad_steps_are_422_naming_the_value(
 
 
 def test_unknown_schedule_and_version(anon: httpx.Client, llm: str, ns: str) -> None:
-    problem(anon.get(f"/v1/schedules/{ns}/missing/lr", params={"step": 1}), 404,
-            "schedule_not_found")
+    problem(
+        anon.get(f"/v1/schedules/{ns}/missing/lr", params={"step": 1}), 404, "schedule_not_found"
+    )
     problem(anon.get(f"{llm}/lr", params={"step": 1, "version": 2}), 404, "version_not_found")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from stepsize_server.app import create_app
 from stepsize_server.cli import openapi_yaml
 from stepsize_server.schedules import TYPE_NAMES

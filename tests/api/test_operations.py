@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-
 from stepsize_server.api.logs import JsonFormatter
 from stepsize_server.store import Database
 
@@ -48,7 +47,10 @@ def test_metrics_use_route_templates(admin: httpx.Client, anon: httpx.Client, ns
         text,
     )
     assert count and int(count.group(1)) >= 4
-    assert f'stepsize_http_request_duration_seconds_bucket{{le="0.005",method="GET",route="{route}"}}' in text
+    assert (
+        f'stepsize_http_request_duration_seconds_bucket{{le="0.005",method="GET",route="{route}"}}'
+        in text
+    )
     assert ns not in text  # raw paths never become labels
     assert 'route="<unmatched>",status="404"' in text
     assert re.search(r'stepsize_evaluations_total{kind="single"} [1-9]', text)

@@ -16,8 +16,9 @@ def test_restart_and_crash_keep_every_version(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.url, headers=headers) as client:
             for i in range(1, 6):
                 definition = {"type": "linear", "start": 0.0, "end": i / 10, "steps": 100 * i}
-                body = client.post("/v1/schedules/team/s/versions",
-                                   json={"definition": definition}).json()
+                body = client.post(
+                    "/v1/schedules/team/s/versions", json={"definition": definition}
+                ).json()
                 published[body["version"]] = body
             client.put("/v1/schedules/team/s/tags/prod", json={"version": 3})
             before = client.get("/v1/schedules/team/s/lr", params={"stop": 600}).json()
@@ -28,8 +29,10 @@ def test_restart_and_crash_keep_every_version(tmp_path: Path) -> None:
                 assert client.get(f"/v1/schedules/team/s/versions/{version}").json() == body
             assert client.get("/v1/schedules/team/s").json()["tags"] == {"prod": 3}
             assert client.get("/v1/schedules/team/s/lr", params={"stop": 600}).json() == before
-            client.post("/v1/schedules/team/s/versions",
-                        json={"definition": {"type": "constant", "value": 0.5}})
+            client.post(
+                "/v1/schedules/team/s/versions",
+                json={"definition": {"type": "constant", "value": 0.5}},
+            )
 
         server.kill()  # SIGKILL: nothing flushes on the way out
         server.start()

@@ -21,12 +21,12 @@ def test_tag_lifecycle_with_if_match(admin: httpx.Client, ns: str) -> None:
     assert created.headers["etag"] == '"1"'
 
     # Moving needs If-Match with the current version.
-    body = problem(admin.put(f"/v1/schedules/{ref}/tags/prod", json={"version": 2}), 412,
-                   "precondition_failed")
+    body = problem(
+        admin.put(f"/v1/schedules/{ref}/tags/prod", json={"version": 2}), 412, "precondition_failed"
+    )
     assert "If-Match: 1" in body["detail"]
     problem(
-        admin.put(f"/v1/schedules/{ref}/tags/prod", json={"version": 2},
-                  headers={"If-Match": "2"}),
+        admin.put(f"/v1/schedules/{ref}/tags/prod", json={"version": 2}, headers={"If-Match": "2"}),
         412,
     )
     moved = admin.put(
@@ -41,15 +41,16 @@ def test_tag_lifecycle_with_if_match(admin: httpx.Client, ns: str) -> None:
 
     # A new tag with an If-Match claims a current value it does not have.
     problem(
-        admin.put(f"/v1/schedules/{ref}/tags/dev", json={"version": 1},
-                  headers={"If-Match": "1"}),
+        admin.put(f"/v1/schedules/{ref}/tags/dev", json={"version": 1}, headers={"If-Match": "1"}),
         412,
     )
-    problem(admin.put(f"/v1/schedules/{ref}/tags/dev", json={"version": 9}), 404,
-            "version_not_found")
     problem(
-        admin.put(f"/v1/schedules/{ref}/tags/prod", json={"version": 1},
-                  headers={"If-Match": "three"}),
+        admin.put(f"/v1/schedules/{ref}/tags/dev", json={"version": 9}), 404, "version_not_found"
+    )
+    problem(
+        admin.put(
+            f"/v1/schedules/{ref}/tags/prod", json={"version": 1}, headers={"If-Match": "three"}
+        ),
         422,
     )
 
@@ -57,8 +58,11 @@ def test_tag_lifecycle_with_if_match(admin: httpx.Client, ns: str) -> None:
     dropped = admin.delete(f"/v1/schedules/{ref}/tags/prod", headers={"If-Match": "3"})
     assert dropped.status_code == 200 and dropped.json()["previous"] == 3
     assert admin.get(f"/v1/schedules/{ref}").json()["tags"] == {}
-    problem(admin.delete(f"/v1/schedules/{ref}/tags/prod", headers={"If-Match": "3"}), 404,
-            "tag_not_found")
+    problem(
+        admin.delete(f"/v1/schedules/{ref}/tags/prod", headers={"If-Match": "3"}),
+        404,
+        "tag_not_found",
+    )
 
 
 def test_tags_select_versions_for_lr(admin: httpx.Client, ns: str) -> None:
@@ -70,10 +74,14 @@ def test_tags_select_versions_for_lr(admin: httpx.Client, ns: str) -> None:
     assert by_tag.headers["cache-control"] == "no-cache"
     latest = admin.get(f"/v1/schedules/{ref}/lr", params={"step": 0, "tag": "latest"})
     assert latest.json()["version"] == 3
-    problem(admin.get(f"/v1/schedules/{ref}/lr", params={"step": 0, "tag": "nope"}), 404,
-            "tag_not_found")
-    problem(admin.get(f"/v1/schedules/{ref}/lr", params={"step": 0, "tag": "prod",
-                                                         "version": 1}), 422)
+    problem(
+        admin.get(f"/v1/schedules/{ref}/lr", params={"step": 0, "tag": "nope"}),
+        404,
+        "tag_not_found",
+    )
+    problem(
+        admin.get(f"/v1/schedules/{ref}/lr", params={"step": 0, "tag": "prod", "version": 1}), 422
+    )
 
 
 def test_latest_is_reserved(admin: httpx.Client, ns: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from stepsize_server.schedules import compile_definition
 
 from .conftest import problem, publish, published
@@ -77,8 +76,10 @@ def test_invalid_definition_is_422_with_pointers_into_the_body(
 ) -> None:
     bad = {"type": "warmup", "steps": 10, "schedule": {"type": "cosine", "start": 1e-3}}
     body = problem(publish(admin, f"{ns}/s", bad), 422, "invalid_definition")
-    assert {"path": "/body/definition/schedule/steps", "message": "missing required parameter "
-            "`steps`"} in body["errors"]
+    assert {
+        "path": "/body/definition/schedule/steps",
+        "message": "missing required parameter `steps`",
+    } in body["errors"]
     body = problem(publish(admin, f"{ns}/s", {"type": "cosin", "start": 1}), 422)
     assert body["errors"][0]["path"] == "/body/definition/type"
     assert "cosine" in body["errors"][0]["message"]
@@ -103,8 +104,9 @@ def test_list_filters_and_pages(admin: httpx.Client, ns: str) -> None:
         published(admin, ref, {"type": "constant", "value": 0.1})
     admin.put(f"/v1/schedules/{ns}/beta/tags/prod", json={"version": 1})
 
-    names = [s["name"] for s in admin.get("/v1/schedules", params={"namespace": ns}).json()[
-        "items"]]
+    names = [
+        s["name"] for s in admin.get("/v1/schedules", params={"namespace": ns}).json()["items"]
+    ]
     assert names == ["alpha", "beta", "gamma"]
     found = admin.get("/v1/schedules", params={"q": f"{ns}/al"}).json()["items"]
     assert [(s["namespace"], s["name"]) for s in found] == [(ns, "alpha")]
@@ -138,8 +140,9 @@ def test_archive_hides_refuses_and_keeps_pinned_versions(admin: httpx.Client, ns
     ).json()["items"]
     assert [s["name"] for s in with_archived] == ["old"]
 
-    problem(publish(admin, f"{ns}/old", {"type": "constant", "value": 0.2}), 409,
-            "schedule_archived")
+    problem(
+        publish(admin, f"{ns}/old", {"type": "constant", "value": 0.2}), 409, "schedule_archived"
+    )
     problem(admin.put(f"/v1/schedules/{ns}/old/tags/dev", json={"version": 1}), 409)
     pinned = admin.get(f"/v1/schedules/{ns}/old/lr", params={"step": 5, "version": 1})
     assert pinned.status_code == 200 and pinned.json()["lr"] == 0.1

@@ -1,14 +1,19 @@
-"""Fixtures of the client tests: an isolated cache per test and a fake registry."""
+"""Fixtures of the client tests: an isolated cache per test, a fake registry, a real server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stepsize
 from stepsize import cache
+
+from tests.support.live_server import LiveServer
 
 from .fakes import COSINE, OPEN, PIECEWISE, TOKEN, WARMUP, FakeRegistry
 
@@ -58,3 +63,97 @@ def client(make_client: Callable[..., stepsize.Client]) -> stepsize.Client:
     c = make_client()
     stepsize.set_default_client(c)
     return c
+
+
+# -- the real server ---------------------------------------------------------------------
+
+SCHEDULES = {
+    "team/cosine": COSINE,
+    "team/warmup": WARMUP,
+    "team/piecewise": PIECEWISE,
+    "team/open": OPEN,
+}
+
+
+@dataclass
+class Live:
+    """A running server with the SCHEDULES published (team/cosine tagged prod) and demos."""
+
+    server: LiveServer
+    token: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, **kwargs: Any) -> stepsize.Client:
+        kwargs.setdefault("retry", FAST)
+        kwargs.setdefault("token", self.token)
+        return stepsize.Client(self.url, **kwargs)
+
+    def registry_values(self, ref: str, stop: int) -> list[float]:
+        """The server's values of steps [0, stop), as JSON: independent of the client."""
+        parsed = stepsize.Ref.parse(ref)
+        params: dict[str, Any] = {"start": 0, "stop": stop}
+        if parsed.version is not None:
+            params["version"] = parsed.version
+        if parsed.tag is not None:
+            params["tag"] = parsed.tag
+        r = httpx.get(
+            f"{self.url}{parsed.path}/lr", params=params, headers={"Accept": "application/json"}
+        )
+        r.raise_for_status()
+        return r.json()["lr"]
+
+    def request_count(self) -> float:
+        """Requests the server counted on its /v1 routes (Prometheus /metrics)."""
+        return metric_requests(httpx.get(f"{self.url}/metrics").text)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a subprocess using this server (and the test's cache dir)."""
+        return {**os.environ, "STEPSIZE_URL": self.url, "STEPSIZE_TOKEN": self.token, **extra}
+
+
+def metric_requests(text: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("stepsize_http_requests_total{") and 'route="/v1/' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def start_server(directory: Path) -> Live:
+    server = LiveServer(directory).start()
+    token = server.admin_token
+    server.cli("load-demo")
+    headers = {"Authorization": f"Bearer {token}"}
+    for ref, definition in SCHEDULES.items():
+        r = httpx.post(
+            f"{server.url}/v1/schedules/{ref}/versions",
+            json={"definition": definition},
+            headers=headers,
+        )
+        r.raise_for_status()
+    httpx.put(
+        f"{server.url}/v1/schedules/team/cosine/tags/prod", json={"version": 1}, headers=headers
+    ).raise_for_status()
+    return Live(server, token)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One server for the session; tests that kill a server start their own (`own_server`)."""
+    running = start_server(tmp_path_factory.mktemp("live"))
+    try:
+        yield running
+    finally:
+        running.server.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Live]:
+    running = start_server(tmp_path / "server")
+    try:
+        yield running
+    finally:
+        running.server.stop()

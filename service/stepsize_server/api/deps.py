@@ -1,5 +1,8 @@
 """Dependencies declared once: the app's state and who is calling.
 
+Every dependency is `async def`: FastAPI runs a plain `def` dependency in the thread
+pool, a hop that costs more than the work of a cached lr query.
+
 Authorization (SPEC 6): `Authorization: Bearer <token>`. A missing token is 401, a
 token without the needed scope 403; a malformed, unknown or revoked token is 401 on
 every route. Scopes: `read`; `write:<namespace>` and `write:*` (which also read);
@@ -25,19 +28,19 @@ from .problems import ApiError
 ANONYMOUS = "anonymous"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_cache(request: Request) -> VersionCache:
+async def get_cache(request: Request) -> VersionCache:
     return request.app.state.cache
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
@@ -93,7 +96,7 @@ async def require_read(request: Request) -> Caller:
     return caller
 
 
-def require_write(caller: CallerDep, namespace: Namespace) -> Caller:
+async def require_write(caller: CallerDep, namespace: Namespace) -> Caller:
     """A token with `write:<namespace>`, `write:*` or `admin`. Raises ApiError 401/403."""
     if caller.token is None:
         raise _unauthorized("unauthorized", f"writing to {namespace!r} needs a token")
@@ -106,7 +109,7 @@ def require_write(caller: CallerDep, namespace: Namespace) -> Caller:
     return caller
 
 
-def require_admin(caller: CallerDep) -> Caller:
+async def require_admin(caller: CallerDep) -> Caller:
     """A token with `admin`. Raises ApiError 401/403."""
     if caller.token is None:
         raise _unauthorized("unauthorized", "this route needs an admin token")

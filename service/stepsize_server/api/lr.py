@@ -7,15 +7,18 @@ the thread pool."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from ..schedules import MAX_STEP
-from .deps import CacheDep, DbDep, MetricsDep, Reader
+from .deps import CacheDep, DbDep, MetricsDep, Reader, require_read
+from .fastparams import names, openapi_parameters, parse
 from .models import LrPoint, LrRange, LrSteps, LrStepsRequest
+from .names import NAME_PATTERN
 from .params import Name, Namespace, StepsPerEpoch, TagQuery, VersionQuery, check_selector
 from .problems import ApiError
 from .representations import (
@@ -25,7 +28,6 @@ from .representations import (
     check_size,
     encode,
     etag,
-    json_bytes,
     lr_headers,
     matches,
     negotiate,
@@ -36,12 +38,28 @@ from .values import StepRange, evaluate, maybe_in_thread, resolve, valid_steps
 
 router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
 
-StepQuery = Annotated[
-    int | None, Query(ge=0, le=MAX_STEP, description="one step: answers {step, lr} as JSON")
-]
-StartQuery = Annotated[int | None, Query(ge=0, le=MAX_STEP, description="range start (0)")]
-StopQuery = Annotated[int | None, Query(ge=0, le=MAX_STEP + 1, description="range stop, exclusive")]
-StrideQuery = Annotated[int | None, Query(ge=1, le=MAX_STEP, description="range stride (1)")]
+
+class LrQuery(BaseModel):
+    """Query parameters of GET .../lr."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: int | None = Field(
+        None, ge=0, le=MAX_STEP, description="one step: answers {step, lr} as JSON"
+    )
+    start: int | None = Field(None, ge=0, le=MAX_STEP, description="range start (default 0)")
+    stop: int | None = Field(None, ge=0, le=MAX_STEP + 1, description="range stop, exclusive")
+    stride: int | None = Field(None, ge=1, le=MAX_STEP, description="range stride (default 1)")
+    version: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="pin a version (cacheable forever)"
+    )
+    tag: str | None = Field(
+        None, pattern=NAME_PATTERN, description="resolve a tag; `latest` (default) is the newest"
+    )
+    steps_per_epoch: int | None = Field(
+        None, ge=1, le=MAX_STEP, description="for `epochs` schedules that leave it out"
+    )
+
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 VALUE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -59,26 +77,23 @@ VALUE_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=LrPoint | LrRange,
     responses=VALUE_RESPONSES,
     summary="learning rate at a step or over a range",
+    openapi_extra=openapi_parameters(LrQuery),
 )
-async def get_lr(
-    request: Request,
-    namespace: Namespace,
-    name: Name,
-    caller: Reader,
-    db: DbDep,
-    cache: CacheDep,
-    metrics: MetricsDep,
-    step: StepQuery = None,
-    start: StartQuery = None,
-    stop: StopQuery = None,
-    stride: StrideQuery = None,
-    version: VersionQuery = None,
-    tag: TagQuery = None,
-    steps_per_epoch: StepsPerEpoch = None,
-) -> Response:
+async def get_lr(request: Request) -> Response:
     """`step=N` answers `{schedule, version, digest, step, lr}` as JSON. `stop=` (with
     optional `start`, `stride`: Python's range) answers by Accept: JSON (<= 1,000,000
     values), `.npy` (float64, <= 10,000,000) or CSV (`step,lr`)."""
+    # The registry's hot path: parameters are validated in one step (see fastparams),
+    # authorization is called directly rather than through FastAPI's dependency machinery
+    # (the same function as every `Reader` route), and a pinned version is served from
+    # memory.
+    await require_read(request)
+    namespace, name = names(request)
+    query = parse(LrQuery, request)
+    step, start, stop, stride = query.step, query.start, query.stop, query.stride
+    version, tag, steps_per_epoch = query.version, query.tag, query.steps_per_epoch
+    state = request.app.state
+    db, cache, metrics = state.db, state.cache, state.metrics
     check_selector(version, tag)
     if step is not None and (start is not None or stop is not None or stride is not None):
         raise _query_error("give either step= or start/stop/stride, not both", "step")
@@ -91,21 +106,19 @@ async def get_lr(
         headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
         if matches(request.headers.get("if-none-match"), tag_value):
             return not_modified(headers)
+        # A scalar step evaluates faster than a one-element list (a 0-d array back).
         values = evaluate(
-            pinned.compiled,
-            [step],
-            steps_per_epoch=steps_per_epoch,
-            metrics=metrics,
-            kind="single",
+            pinned.compiled, step, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="single"
         )
-        body = json_bytes(
-            {
-                "schedule": pinned.schedule,
-                "version": pinned.version,
-                "digest": pinned.digest,
-                "step": step,
-                "lr": float(values[0]),
-            }
+        # Formatted directly (5x faster than json.dumps): names match NAME_PATTERN and the
+        # digest is hex, so nothing needs escaping, and the value is finite (checked by
+        # evaluate), so its repr is a JSON number.
+        body = b'{"schedule":"%s","version":%d,"digest":"%s","step":%d,"lr":%s}' % (
+            pinned.schedule.encode(),
+            pinned.version,
+            pinned.digest.encode(),
+            step,
+            repr(float(values)).encode(),
         )
         return respond(body, JSON, headers)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -141,7 +142,13 @@ def problem_response(
     if errors is not None:
         body["errors"] = errors
     if extra:
-        body.update(extra)
+        # A non-finite number (say the step `nan`) is not JSON: show it as text.
+        body.update(
+            {
+                k: str(v) if isinstance(v, float) and not math.isfinite(v) else v
+                for k, v in extra.items()
+            }
+        )
     return Response(
         json.dumps(body, allow_nan=False, default=str).encode(),
         status_code=status,

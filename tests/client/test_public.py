@@ -1,0 +1,91 @@
+"""The public surface of the stepsize package, and what importing it costs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import stepsize
+from stepsize import errors
+from stepsize.refs import Ref
+
+
+def test_public_names_are_pinned():
+    assert stepsize.__all__ == [
+        "AuthError",
+        "CacheError",
+        "Client",
+        "Conflict",
+        "DiskCache",
+        "InvalidRequest",
+        "NotFound",
+        "Published",
+        "Ref",
+        "Retry",
+        "Schedule",
+        "ScheduleUnavailable",
+        "ServerError",
+        "StepsizeError",
+        "Unreachable",
+        "__version__",
+        "set_default_client",
+    ]
+    for name in stepsize.__all__:
+        assert hasattr(stepsize, name), name
+
+
+def test_exception_tree():
+    assert errors.__all__ == sorted(errors.__all__)
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.StepsizeError)
+    for cls in (errors.InvalidRequest, errors.AuthError, errors.NotFound, errors.Conflict):
+        assert issubclass(cls, errors.ServerError)
+    assert not issubclass(errors.ScheduleUnavailable, errors.ServerError)
+
+
+def test_importing_stepsize_imports_no_framework():
+    code = (
+        "import sys, stepsize, stepsize.torch; "
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_references():
+    assert Ref.parse("vision/resnet50") == Ref("vision", "resnet50")
+    assert Ref.parse("vision/resnet50@3").version == 3
+    assert Ref.parse("vision/resnet50:prod").tag == "prod"
+    assert str(Ref.parse("a.b/c_d-e:prod")) == "a.b/c_d-e:prod"
+    for bad in (
+        "resnet50",
+        "vision/resnet50@0",
+        "vision/resnet50@x",
+        "Vision/r",
+        "a/b:",
+        "a/-b",
+        3,
+    ):
+        with pytest.raises(ValueError, match="ref"):
+            Ref.parse(bad)
+
+
+def test_retry_validates_its_arguments():
+    with pytest.raises(ValueError, match="attempts"):
+        stepsize.Retry(attempts=0)
+    with pytest.raises(ValueError, match="timeout"):
+        stepsize.Retry(timeout=0)
+
+
+def test_client_reads_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("STEPSIZE_URL", "http://example.test:9/")
+    monkeypatch.setenv("STEPSIZE_TOKEN", "secret-token")
+    monkeypatch.setenv("STEPSIZE_CACHE_DIR", str(tmp_path / "here"))
+    monkeypatch.setenv("STEPSIZE_OFFLINE", "true")
+    client = stepsize.Client()
+    assert client.url == "http://example.test:9"
+    assert client.has_token and client.offline
+    assert client.cache.root == tmp_path / "here"
+    assert "secret-token" not in repr(client) + repr(client._http)
