@@ -36,7 +36,7 @@ TYPES: tuple[type[Node], ...] = (
 )
 TYPE_NAMES: dict[str, type[Node]] = {t.model_fields["type"].default: t for t in TYPES}
 
-Schedule = Annotated[Union[TYPES], Field(discriminator="type")]  # noqa: UP007
+Schedule = Annotated[Union[TYPES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 for _model in TYPES:
     _model.model_rebuild(_types_namespace={"Schedule": Schedule})
 _ADAPTER: TypeAdapter[Node] = TypeAdapter(Schedule)
@@ -390,7 +390,8 @@ def _convert_errors(exc: ValidationError, data: Any) -> list[ErrorItem]:
 def _pointer_for(loc: tuple[Any, ...], data: Any) -> tuple[str, Any]:
     """Walk `loc` through the input, dropping the union tags pydantic inserts."""
     parts: list[str | int] = []
-    current, parent = data, None
+    current: Any = data
+    parent: Any = None
     for item in loc:
         if isinstance(current, dict):
             if item not in current and current.get("type") == item:
@@ -422,7 +423,7 @@ def _message(err: Any, parent: Any) -> str:
     if kind == "union_tag_not_found":
         return "a schedule needs a `type` (GET /v1/types lists them)"
     if kind == "extra_forbidden":
-        model = TYPE_NAMES.get(parent.get("type")) if isinstance(parent, dict) else None
+        model = TYPE_NAMES.get(str(parent.get("type"))) if isinstance(parent, dict) else None
         known = sorted(k for k in (model.model_fields if model else {}) if k != "type")
         close = difflib.get_close_matches(str(field), known, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
