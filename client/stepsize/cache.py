@@ -29,6 +29,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ log = logging.getLogger("stepsize")
 MAX_STEP = 2**53
 DEFAULT_CHUNK_STEPS = 65_536
 MAX_VALUES_PER_REQUEST = 10_000_000
+PREFETCH_BACKOFF_S = 5.0  # after a failed background prefetch, before the next one
 
 CurveKey = tuple[str, int | None]
 Source = Callable[[int, int], np.ndarray]
@@ -262,6 +264,7 @@ class Curve:
         self._inflight: dict[int, _Fetch] = {}
         self._tables: dict[float, array.array] = {}
         self._lock = threading.RLock()
+        self._quiet_until = 0.0
 
     def __repr__(self) -> str:
         chunks = sorted(self._chunks)[:8]
@@ -426,11 +429,21 @@ class Curve:
             return  # the run said it ends before that chunk; fetch it only if it goes on
         if nxt in self._chunks or nxt in self._inflight or nxt * self.chunk_steps > MAX_STEP:
             return
+        if time.monotonic() < self._quiet_until:
+            return  # the last prefetch failed: give the server a moment
         fetch = self._claim(nxt, nxt + 1)
         if fetch is not None:
             threading.Thread(
-                target=self._run, args=(fetch,), name="stepsize-prefetch", daemon=True
+                target=self._prefetch, args=(fetch,), name="stepsize-prefetch", daemon=True
             ).start()
+
+    def _prefetch(self, fetch: _Fetch) -> None:
+        self._run(fetch)
+        if fetch.error is not None:
+            self._quiet_until = time.monotonic() + PREFETCH_BACKOFF_S
+            log.warning(
+                "stepsize: prefetch of %s failed (retrying later): %s", self.label, fetch.error
+            )
 
     def values(self, steps: np.ndarray) -> np.ndarray:
         """Values at an array of valid steps; loads missing chunks (bounded wait)."""
@@ -493,7 +506,7 @@ class Curve:
                 if self.fast_end:
                     table.frombytes(exact_factors(self._slice(0, self.fast_end), base_lr).tobytes())
                 self._tables[base_lr] = table
-                FACTORS[(self.key[0], self.key[1], base_lr)] = table
+                FACTORS[factor_key(self.key, base_lr)] = table
             return table
 
     def _after_fork(self) -> None:
@@ -503,7 +516,14 @@ class Curve:
 
 # The process-wide memory cache. FACTORS is what torch_lambda reads on its hot path.
 CURVES: dict[CurveKey, Curve] = {}
-FACTORS: dict[tuple[str, int | None, float], array.array] = {}
+FACTORS: dict[str, array.array] = {}
+
+
+def factor_key(key: CurveKey, base_lr: float) -> str:
+    """The FACTORS key of a curve's factor table for `base_lr` (a str: its hash is cached)."""
+    return f"{key[0]}|{key[1]}|{base_lr!r}"
+
+
 _registry_lock = threading.Lock()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .cache import MAX_VALUES_PER_REQUEST
 from .client import Identity, curve_for
 
 __all__ = ["RegistrySchedule", "definition_from_keras"]
@@ -70,7 +71,7 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.dtype = dtype
         self._curve = curve = curve_for(self.identity)
         ends = [e + 1 for e in (total_steps, horizon) if e is not None]
-        n = min(ends) if ends else max(curve.chunk_steps, 1)
+        n = min(min(ends) if ends else curve.chunk_steps, MAX_VALUES_PER_REQUEST)
         # exact clipping needs the table to reach the horizon
         self._bounded = horizon is not None and n > horizon
         self._n = n

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import cache
-from .cache import FACTORS, exact_factors
+from .cache import FACTORS, exact_factors, factor_key
 from .client import Identity, check_step, curve_for
 
 __all__ = ["RegistryLR", "TorchLambda", "base_lr_of", "definition_from_torch"]  # noqa: F822
@@ -66,7 +66,7 @@ class TorchLambda:
         self.total_steps = identity.total_steps
         self.steps_per_epoch = identity.steps_per_epoch
         self.base_lr = float(base_lr)
-        self.key = (identity.digest, identity.steps_per_epoch, self.base_lr)
+        self.key = factor_key(identity.key, self.base_lr)
         curve_for(identity).factor_table(self.base_lr)
 
     def __call__(self, step: int) -> float:

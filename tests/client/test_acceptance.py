@@ -230,10 +230,15 @@ def test_rank_zero_failure_reaches_every_rank(tmp_path):
     env = {**os.environ, "STEPSIZE_URL": f"http://127.0.0.1:{free_port()}"}
     env["STEPSIZE_CACHE_DIR"] = str(tmp_path / "empty-cache")
     t0 = time.monotonic()
-    out = run_script("examples/torch_distributed.py", "--nproc", "2", "--ref", "team/x", env=env)
+    script = str(Path(__file__).with_name("_dist_ranks.py"))
+    out = run_script(script, "2", "team/cosine:prod", str(tmp_path), env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
     assert time.monotonic() - t0 < 90  # no rank waits forever on a broadcast
-    assert out.returncode != 0
-    assert "ScheduleUnavailable" in out.stderr and "rank 0 could not load" in out.stderr
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [r["error"] for r in ranks] == ["ScheduleUnavailable", "ScheduleUnavailable"]
+    assert "team/cosine:prod" in ranks[0]["message"]
+    assert ranks[1]["message"].startswith("rank 0 could not load the schedule (this is rank 1)")
+    assert ranks[1]["requests"] == 0
 
 
 def test_restarted_server_is_reconnected(own_server):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from stepsize_server.schedules import TYPE_NAMES, compile_definition
 
 FAMILIES = {"keras", "torch", "hf"}

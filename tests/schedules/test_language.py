@@ -168,3 +168,19 @@ def test_cumulative_schedule_publishes_and_names_its_limit():
         compiled.evaluate([5, 10**7 + 1])
     assert info.value.step == 10**7 + 1
     assert info.value.limit == 10**7
+
+
+def test_value_is_evaluate_for_one_step():
+    c = compile_definition({"type": "warmup", "steps": 10, "schedule": COSINE})
+    for step in (0, 5, 10, 600, MAX_STEP):
+        assert c.value(step) == c.evaluate([step])[0]
+    with pytest.raises(InvalidStep):
+        c.value(-1)
+    with pytest.raises(InvalidStep):
+        c.value(2.5)
+    bad = compile_definition(
+        {"type": "expression", "expr": "1 / (step - 5)"}, check_values=False
+    )
+    with pytest.raises(EvaluationError) as info:
+        bad.value(5)
+    assert info.value.step == 5

@@ -106,10 +106,9 @@ async def get_lr(request: Request) -> Response:
         headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
         if matches(request.headers.get("if-none-match"), tag_value):
             return not_modified(headers)
-        # A scalar step evaluates faster than a one-element list (a 0-d array back).
-        values = evaluate(
-            pinned.compiled, step, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="single"
-        )
+        # One step skips the array bookkeeping of a range.
+        value = pinned.compiled.value(step, steps_per_epoch=steps_per_epoch)
+        metrics.evaluated("single", 1)
         # Formatted directly (5x faster than json.dumps): names match NAME_PATTERN and the
         # digest is hex, so nothing needs escaping, and the value is finite (checked by
         # evaluate), so its repr is a JSON number.
@@ -118,7 +117,7 @@ async def get_lr(request: Request) -> Response:
             pinned.version,
             pinned.digest.encode(),
             step,
-            repr(float(values)).encode(),
+            repr(value).encode(),
         )
         return respond(body, JSON, headers)
 

@@ -151,16 +151,22 @@ class Expression:
         in array order, for the first operation that fails; the language bisects to
         find the first failing step); the message names the failing sub-expression."""
         arr = np.asarray(x, dtype=np.float64)
-        out = np.empty(arr.shape, dtype=np.float64)
         if self._evaluate is None:
-            out.fill(self._value)
-            return out
+            return np.full(arr.shape, self._value, dtype=np.float64)
+        out = np.empty(arr.shape, dtype=np.float64)
         flat = arr.reshape(-1)
         with np.errstate(all="ignore"):
             try:
                 result = self._evaluate(flat, None)
             except _Fault as fault:
                 raise EvaluationError(_as_number(fault.value), fault.message, path) from None
+        if (
+            isinstance(result, np.ndarray)
+            and result.dtype == np.float64
+            and result.shape == flat.shape
+            and not np.may_share_memory(result, flat)
+        ):
+            return result.reshape(arr.shape)  # a temporary of the evaluation: ours to give
         out.reshape(-1)[...] = result
         return out
 
@@ -429,7 +435,10 @@ def _within(active: Mask, condition: np.ndarray) -> np.ndarray:
 
 def _check(result, x: np.ndarray, active: Mask, explain: Callable[[int], str], position: str):
     """Raise _Fault at the first selected position where `result` is not finite."""
-    bad = np.broadcast_to(~np.isfinite(result), x.shape)
+    finite = np.isfinite(result)
+    if finite.all():
+        return
+    bad = np.broadcast_to(~finite, x.shape)
     if active is not None:
         bad = bad & active
     if bad.any():
@@ -443,9 +452,11 @@ def _at(values, i: int) -> float:
 
 def _binary(ufunc: np.ufunc, symbol: str, left: Evaluator, right: Evaluator,
             snippet: str, position: str) -> Evaluator:  # fmt: skip
+    kernel = _KERNELS.get(symbol, ufunc)
+
     def evaluate(x: np.ndarray, active: Mask):
         a, b = left(x, active), right(x, active)
-        result = ufunc(a, b)
+        result = kernel(a, b)
 
         def explain(i: int) -> str:
             ai, bi, ri = _at(a, i), _at(b, i), _at(result, i)
@@ -462,6 +473,100 @@ def _binary(ufunc: np.ufunc, symbol: str, left: Evaluator, right: Evaluator,
         return result
 
     return evaluate
+
+
+# -- kernels: numpy's results, faster on large arrays -------------------------------------
+
+_LARGE = 4096  # below this many values, the plain ufunc is as fast
+
+
+def power(base: float, exponent: np.ndarray, *, integral: bool = False) -> np.ndarray:
+    """`np.power(base, exponent)` (float64) for a float `base`, fast on large arrays.
+
+    libm's pow is slow where the result is subnormal, 0 or inf (a decay stepped a million
+    times underflows): here such results come from a table of the few distinct integer
+    exponents, or are set directly where they are exactly 0 or inf, and results beyond
+    2**+-1020 are products of two normal powers (they may differ from pow's in the last
+    bit or two; overflow, within two bits of the largest float). `integral` promises that
+    every finite exponent is an integer. Never raises; warnings follow `np.errstate`."""
+    e = exponent
+    if e.size < _LARGE or not 0 < base < math.inf or base == 1:
+        return np.power(base, e, dtype=np.float64)
+    log2 = abs(math.log2(base))
+    normal = 1020 / log2  # |exponent| up to this: a normal result, pow's fast path
+    final = 1077 / log2  # |exponent| beyond this: exactly 0 or inf
+    lo, hi = float(e.min()), float(e.max())
+    if math.isfinite(lo) and math.isfinite(hi):
+        if -normal <= lo and hi <= normal:
+            return np.power(base, e, dtype=np.float64)
+        # Exponents beyond +-c give what +-c gives (0 or inf): a table from -c to c at most.
+        c = float(math.ceil(final))
+        first, last = min(max(lo, -c), c), max(min(hi, c), -c)
+        if last - first < max(_LARGE, e.size // 4) and (integral or _integers(e)):
+            table = power(base, np.arange(first, last + 1))
+            index = e - int(first) if e.dtype.kind in "iu" else (e - first).astype(np.intp)
+            return table.take(index, mode="clip")
+    out = np.power(base, np.clip(e, -normal, normal), dtype=np.float64)
+    outside = np.flatnonzero(np.abs(e) > normal)  # NaN is not: pow gives NaN
+    if outside.size:
+        far = np.asarray(e[outside], dtype=np.float64)
+        # 0 or inf, except in the band between: there, products of two normal powers
+        # (pow is slowest on subnormal and infinite results; `far - half` is exact by
+        # Sterbenz's lemma).
+        values = np.where((far > 0) == (base < 1), 0.0, math.inf)
+        band = np.flatnonzero(np.abs(far) <= final)
+        if band.size:
+            near = far[band]
+            half = np.copysign(540 / log2, near)
+            values[band] = np.power(base, near - half) * np.power(base, half)
+        out[outside] = values
+    return out
+
+
+def _integers(e: np.ndarray) -> bool:
+    return e.dtype.kind in "iu" or bool(np.equal(np.floor(e), e).all())
+
+
+def _small_integers(a: np.ndarray, divisor: float) -> bool:
+    """Whether every value of `a` is an integer n with |n| + divisor < 2**53, where
+    floor(n / divisor) is Python's n // divisor for an integral divisor."""
+    if a.dtype != np.float64 or a.size < _LARGE:
+        return False
+    lo, hi = float(a.min()), float(a.max())
+    bound = 2.0**53 - divisor
+    return -bound < lo and hi < bound and _integers(a)
+
+
+def _positive_integer(b: object) -> bool:
+    return isinstance(b, float) and 0 < b < 2.0**52 and b.is_integer()
+
+
+def _floor_divide(a, b):
+    """Python's `a // b`: floor(a / b) where that is exact (an integral `a` by a positive
+    integral constant; the seed rule's `epoch // 3`), else numpy's floor_divide."""
+    if _positive_integer(b) and isinstance(a, np.ndarray) and _small_integers(a, b):
+        q = np.divide(a, b)
+        return np.floor(q, out=q)
+    return np.floor_divide(a, b)
+
+
+def _remainder(a, b):
+    """Python's `a % b`: a - b * (a // b) where that is exact (see `_floor_divide`)."""
+    if _positive_integer(b) and isinstance(a, np.ndarray) and _small_integers(a, b):
+        q = np.divide(a, b)
+        np.floor(q, out=q)
+        np.multiply(q, b, out=q)
+        return np.subtract(a, q, out=q)
+    return np.remainder(a, b)
+
+
+def _power(a, b):
+    if isinstance(a, float) and isinstance(b, np.ndarray):
+        return power(a, b)
+    return np.power(a, b)
+
+
+_KERNELS: dict[str, Callable] = {"//": _floor_divide, "%": _remainder, "**": _power}
 
 
 def _function(name: str, argument: Evaluator, snippet: str, position: str) -> Evaluator:

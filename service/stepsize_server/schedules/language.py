@@ -60,6 +60,23 @@ class Compiled:
         """Learning rates at `steps` (float64). Raises InvalidStep or EvaluationError."""
         return evaluate_node(self.node, steps, steps_per_epoch=steps_per_epoch)
 
+    def value(self, step: Any, *, steps_per_epoch: int | None = None) -> float:
+        """The learning rate at one step: `evaluate` without its array bookkeeping.
+
+        Raises InvalidStep or EvaluationError exactly as `evaluate` does."""
+        _check_scalar_step(step)
+        ctx = _context(steps_per_epoch)
+        with np.errstate(all="ignore"):
+            try:
+                out = float(self.node.values(np.array([float(step)]), ctx)[0])
+            except EvaluationError as exc:
+                raise _relocated(exc, _as_number(step)) from None
+        if not math.isfinite(out) or out < 0:
+            what = "negative" if math.isfinite(out) else "non-finite"
+            step = _as_number(step)
+            raise EvaluationError(step, f"the learning rate at step {step} is {what} ({out!r})")
+        return out
+
     def horizon(self, *, steps_per_epoch: int | None = None) -> int | None:
         return self.node.horizon(Context(steps_per_epoch=steps_per_epoch))
 
@@ -179,14 +196,8 @@ def _check_scalar_step(value: Any) -> None:
 
 def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
     """Evaluate a parsed node at validated steps, checking every value (see `evaluate`)."""
-    if steps_per_epoch is not None and (
-        isinstance(steps_per_epoch, bool)
-        or not isinstance(steps_per_epoch, int)
-        or steps_per_epoch <= 0
-    ):
-        raise InvalidStep(steps_per_epoch, "steps_per_epoch must be a positive integer")
     t = check_steps(steps)
-    ctx = Context(steps_per_epoch=steps_per_epoch)
+    ctx = _context(steps_per_epoch)
     flat = t.reshape(-1)
     out = _values_located(node, flat, ctx)
     bad = ~np.isfinite(out) | (out < 0)
@@ -196,6 +207,16 @@ def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None)
         what = "negative" if np.isfinite(out[i]) else "non-finite"
         raise EvaluationError(step, f"the learning rate at step {step} is {what} ({out[i]!r})")
     return out.reshape(t.shape)
+
+
+def _context(steps_per_epoch: Any) -> Context:
+    if steps_per_epoch is not None and (
+        isinstance(steps_per_epoch, bool)
+        or not isinstance(steps_per_epoch, int)
+        or steps_per_epoch <= 0
+    ):
+        raise InvalidStep(steps_per_epoch, "steps_per_epoch must be a positive integer")
+    return Context(steps_per_epoch=steps_per_epoch)
 
 
 def _values_located(node: Node, flat: np.ndarray, ctx: Context) -> np.ndarray:

@@ -17,7 +17,9 @@ arguments each, with no difference.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -63,6 +65,132 @@ def cos32(x: np.ndarray) -> np.ndarray:
     return np.where(bits < 0x42F00000, out, np.cos(a).astype(np.float32))
 
 
+def cos32_fast(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`cos32(x)` for a 1-d float32 array, into `out` (float32, may be `x` itself), with
+    fewer passes over the array for what the schedules ask: -0.75 < x < 3.9, i.e.
+    quadrants 0 to 2 of glibc's reduction (anything else is passed to `cos32`).
+
+    Where all of `x` lies in one quadrant (typical of sorted steps), only that quadrant's
+    polynomial is evaluated, with the sign folded into its coefficients. Work arrays come
+    from `scratch`."""
+    x = np.asarray(x, dtype=np.float32)
+    if out is None:
+        out = np.empty_like(x)
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if not (lo > -0.75 and hi < 3.9 and x.ndim == 1):  # also false for nan
+        out[...] = cos32(x)
+        return out
+    tiny = np.abs(x) < _TINY_COS if min(abs(lo), abs(hi)) < _TINY_COS or lo < 0 < hi else None
+    n_lo, n_hi = _quadrant(max(lo, 0.0)), _quadrant(hi)
+    if n_lo == n_hi:
+        result = _cos_quadrant(x, n_lo)
+    else:
+        a = scratch("cos.a", x.size)
+        np.abs(x, out=a)  # |x| < 0.75 is glibc's unreduced, even, branch
+        # glibc's quadrant, ((int)(a * 2**24 * 2/pi) + 2**23) >> 24, in float64: the same
+        # integer for every float32 in [0, 3.9] (checked exhaustively).
+        n = np.multiply(a, _TWO_OVER_PI, out=scratch("cos.n", x.size))
+        n += 0.5
+        np.floor(n, out=n)
+        t = np.multiply(n, _HALF_PI_HI, out=scratch("cos.t", x.size))
+        a -= t
+        np.multiply(n, _HALF_PI_LO, out=t)
+        a -= t  # r = a - n * pi/2, as a fused multiply-add rounds it
+        r2 = np.multiply(a, a, out=scratch("cos.x2", x.size))
+        # Both polynomials, each multiplied by 0 where the other one is glibc's choice
+        # (exact, as is adding the 0): n = 0 and 2 take the cosine (negated for n = 2,
+        # glibc's table with the cosine coefficients negated), n = 1 the sine at -r.
+        result = _cos_poly(r2, _COS_POLY)
+        np.subtract(1.0, n, out=t)
+        result *= t  # 1, 0, -1
+        sin_r = _sin_poly(a, r2, out=t)
+        np.subtract(n, 2.0, out=r2)
+        r2 *= n  # 0, -1, 0
+        sin_r *= r2
+        result += sin_r
+    np.copyto(out, result, casting="same_kind")  # rounds to float32
+    if tiny is not None:
+        out[tiny] = 1  # glibc returns 1 for |x| < 2**-12
+    return out
+
+
+def _quadrant(a: float) -> int:
+    """glibc's quadrant index of a non-negative float32 `a` (reduce_fast in s_cosf.c)."""
+    return (int(a * _HALF_PI_INV_2_24) + 0x800000) >> 24
+
+
+def _cos_quadrant(x: np.ndarray, n: int) -> np.ndarray:
+    """cosf of float32 `x`, all in quadrant n <= 2 (and > -0.75: cos and glibc's
+    unreduced quadrant 0 are even), in float64 before rounding."""
+    x2 = scratch("cos.x2", x.size)
+    if n == 0:  # float32 squares are exact in float64
+        return _cos_poly(np.multiply(x, x, out=x2, dtype=np.float64), _COS_POLY)
+    r = scratch("cos.a", x.size)
+    if n == 2:
+        np.subtract(x, 2 * _HALF_PI_HI, out=r, dtype=np.float64)
+        r -= 2 * _HALF_PI_LO
+        return _cos_poly(np.multiply(r, r, out=x2), -_COS_POLY)
+    # n == 1: glibc evaluates its sine polynomial at -r = pi/2 - x; negating the
+    # reduction is exact, so compute -r directly.
+    np.subtract(_HALF_PI_HI, x, out=r, dtype=np.float64)
+    r += _HALF_PI_LO
+    return _sin_poly(r, np.multiply(r, r, out=x2), out=scratch("cos.poly", x.size))
+
+
+def _cos_poly(x2: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """glibc's cosine polynomial, `c0 + x2 c1 + x4 c2 + x6 (c3 + x2 c4)` in its order, in
+    scratch "cos.poly"."""
+    out = np.multiply(x2, c[1], out=scratch("cos.poly", x2.size))
+    out += c[0]
+    x4 = np.multiply(x2, x2, out=scratch("cos.x4", x2.size))
+    t = np.multiply(x4, c[2], out=scratch("cos.u", x2.size))
+    out += t
+    np.multiply(x2, c[4], out=t)
+    t += c[3]
+    x4 *= x2  # x6
+    t *= x4
+    out += t
+    return out
+
+
+def _sin_poly(x: np.ndarray, x2: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """glibc's sine polynomial, `x + x3 s1 + x7 (s2 + x2 s3)` in its order, into `out`.
+    Overwrites `x2`."""
+    s1, s2, s3 = _SIN_POLY
+    x3 = np.multiply(x, x2, out=scratch("cos.x4", x.size))
+    np.multiply(x3, s1, out=out)
+    out += x
+    x3 *= x2  # x7
+    x2 *= s3
+    x2 += s2
+    x2 *= x3
+    out += x2
+    return out
+
+
+class _Scratch(threading.local):
+    def __init__(self) -> None:
+        self.arrays: dict[tuple[str, Any], np.ndarray] = {}
+
+
+_SCRATCH = _Scratch()
+
+
+def scratch(name: str, size: int, dtype: Any = np.float64) -> np.ndarray:
+    """A 1-d work array named `name`, reused by later calls in this thread: its contents
+    are whatever the last user left, and it is valid until the next `scratch(name)`.
+
+    numpy allocates a new temporary for each operation without `out`, and glibc serves one
+    of more than 128 KiB with a fresh mmap whose page faults cost more than the arithmetic
+    on it: a chunk's temporaries are reused instead."""
+    arrays = _SCRATCH.arrays
+    key = (name, np.dtype(dtype))
+    array = arrays.get(key)
+    if array is None or array.size < size:
+        array = arrays[key] = np.empty(size, dtype=dtype)
+    return array[:size]
+
+
 def log32(x: np.ndarray) -> np.ndarray:
     """glibc's logf, bit for bit (non-positive, subnormal and non-finite x via numpy)."""
     x = np.asarray(x, dtype=np.float32)
@@ -85,18 +213,75 @@ def power32(x: Any, y: Any) -> np.ndarray:
     x, y = np.broadcast_arrays(np.asarray(x, np.float32), np.asarray(y, np.float32))
     ix = x.view(np.uint32).astype(np.int64)
     core = (ix >= 0x00800000) & (ix < 0x7F800000) & np.isfinite(y) & (y != 0)
-    z, i, k = _reduce(np.where(core, ix, 0x3F800000))
+    log2x = _log2(np.where(core, ix, 0x3F800000))
+    out = _exp2_rounded(y.astype(np.float64) * log2x)
+    out = np.where(core, out, np.power(x.astype(np.float64), y).astype(np.float32))
+    return ftz(out)
+
+
+def power32_of(base: np.float32, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`power32(base, y)` for one positive normal float32 base and a 1-d float32 array of
+    finite exponents, into `out` (float32, may be `y`): glibc's log2(base) once, then its
+    exp2 per exponent (which gives exactly 1 for y == 0). Work arrays come from `scratch`."""
+    y = np.asarray(y, dtype=np.float32)
+    if out is None:
+        out = np.empty_like(y)
+    ylog2x = np.multiply(y, _log2_of(float(base)), out=scratch("pow.e", y.size), dtype=np.float64)
+    lo, hi = (float(ylog2x.min()), float(ylog2x.max())) if y.size else (0.0, 0.0)
+    if not (-126.0 < lo and hi <= _POW_OVERFLOW and y.ndim == 1):  # also false for nan
+        out[...] = ftz(_exp2_rounded(ylog2x.reshape(y.shape)))  # may overflow or flush
+        return out
+    # _exp2 with every temporary in scratch; 2**ylog2x > 2**-126 is normal.
+    shifted = np.add(ylog2x, _EXP2_SHIFT, out=scratch("pow.s", y.size))
+    r = np.subtract(shifted, _EXP2_SHIFT, out=scratch("pow.r", y.size))
+    np.subtract(ylog2x, r, out=r)
+    ki = shifted.view(np.uint64)
+    index = scratch("pow.i", y.size, np.intp)
+    np.bitwise_and(ki, np.uint64(31), out=index.view(np.uint64))
+    scale = _EXP2_TABLE.take(index, out=scratch("pow.t", y.size, np.uint64))
+    np.left_shift(ki, np.uint64(47), out=ki)
+    scale += ki  # wraps around on purpose
+    p0, p1, p2 = _EXP2_POLY
+    z = np.multiply(r, p0, out=ylog2x)
+    z += p1
+    r2 = np.multiply(r, r, out=shifted)
+    z *= r2
+    np.multiply(r, p2, out=r2)
+    r2 += 1.0
+    z += r2
+    z *= scale.view(np.float64)
+    np.copyto(out, z, casting="same_kind")  # rounds to float32
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _log2_of(base: float) -> float:
+    """glibc's powf log2 of one positive normal float32."""
+    return float(_log2(np.asarray(base, np.float32).view(np.uint32).astype(np.int64)))
+
+
+def _log2(ix: np.ndarray) -> np.ndarray:
+    """log2 of positive normal float32 values (bits `ix`), as glibc's powf computes it
+    (log2_inline in e_powf.c), in float64."""
+    z, i, k = _reduce(ix)
     r = _z_over_c_minus_1(z, _INVC[i])
     a0, a1, a2, a3, a4 = _LOG2_POLY
     r2 = r * r
     q = (a2 * r + a3) * r2 + (a4 * r + (_LOG2C[i] + k))
-    log2x = (a0 * r + a1) * (r2 * r2) + q
-    ylog2x = np.clip(y.astype(np.float64) * log2x, -1000.0, 1000.0)
-    out = _exp2(ylog2x).astype(np.float32)
-    out = np.where(ylog2x > _POW_OVERFLOW, np.float32(np.inf), out)
-    out = np.where(ylog2x <= -150.0, np.float32(0), out)
-    out = np.where(core, out, np.power(x.astype(np.float64), y).astype(np.float32))
-    return ftz(out)
+    return (a0 * r + a1) * (r2 * r2) + q
+
+
+def _exp2_rounded(ylog2x: np.ndarray) -> np.ndarray:
+    """2**ylog2x rounded to float32 as glibc's powf finishes, overflow and underflow
+    included (not yet flushed to zero)."""
+    lo, hi = (float(ylog2x.min()), float(ylog2x.max())) if ylog2x.size else (0.0, 0.0)
+    if -150.0 < lo and hi <= _POW_OVERFLOW:  # the usual case: no special values
+        return _exp2(ylog2x).astype(np.float32)
+    clipped = np.clip(ylog2x, -1000.0, 1000.0)  # nan stays nan
+    out = _exp2(clipped).astype(np.float32)
+    out[clipped > _POW_OVERFLOW] = np.inf
+    out[clipped <= -150.0] = 0
+    return out
 
 
 def _reduce(ix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,6 +329,8 @@ _HALF_PI = float.fromhex("0x1.921fb54442d18p0")
 _HALF_PI_HI = float(_high26(_HALF_PI))
 _HALF_PI_LO = _HALF_PI - _HALF_PI_HI
 _HALF_PI_INV_2_24 = float.fromhex("0x1.45f306dc9c883p+23")  # 2/pi * 2**24
+_TWO_OVER_PI = _HALF_PI_INV_2_24 * 2.0**-24
+_TINY_COS = 2.0**-12
 _COS_POLY = _hex(
     "0x1p0 -0x1.ffffffd0c621cp-2 0x1.55553e1068f19p-5 -0x1.6c087e89a359dp-10 0x1.99343027bf8c3p-16"
 )
