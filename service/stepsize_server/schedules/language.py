@@ -205,7 +205,8 @@ def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None)
         i = int(np.argmax(bad))
         step = _as_number(flat[i])
         what = "negative" if np.isfinite(out[i]) else "non-finite"
-        raise EvaluationError(step, f"the learning rate at step {step} is {what} ({out[i]!r})")
+        value = float(out[i])
+        raise EvaluationError(step, f"the learning rate at step {step} is {what} ({value!r})")
     return out.reshape(t.shape)
 
 
@@ -302,7 +303,8 @@ def check_grid(node: Node) -> None:
         i = int(np.argmax(bad))
         step = _as_number(grid[i])
         what = "negative" if np.isfinite(values[i]) else "non-finite"
-        raise EvaluationError(step, f"the learning rate at step {step} is {what} ({values[i]!r})")
+        value = float(values[i])
+        raise EvaluationError(step, f"the learning rate at step {step} is {what} ({value!r})")
 
 
 # -- shape checks before pydantic --------------------------------------------------------
