@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import os
+import queue
 import re
 import tempfile
 import threading
@@ -433,9 +434,7 @@ class Curve:
             return  # the last prefetch failed: give the server a moment
         fetch = self._claim(nxt, nxt + 1)
         if fetch is not None:
-            threading.Thread(
-                target=self._prefetch, args=(fetch,), name="stepsize-prefetch", daemon=True
-            ).start()
+            _prefetcher().put((self, fetch))
 
     def _prefetch(self, fetch: _Fetch) -> None:
         self._run(fetch)
@@ -548,9 +547,34 @@ def forget_all() -> None:
         FACTORS.clear()
 
 
+# One background thread per process runs the prefetches (queued, one at a time): handing
+# it a chunk costs the training step a queue put, not a thread start.
+_queue: queue.SimpleQueue[tuple[Curve, _Fetch]] | None = None
+_queue_lock = threading.Lock()
+
+
+def _prefetcher() -> queue.SimpleQueue[tuple[Curve, _Fetch]]:
+    global _queue
+    with _queue_lock:
+        if _queue is None:
+            _queue = queue.SimpleQueue()
+            threading.Thread(
+                target=_prefetch_loop, args=(_queue,), name="stepsize-prefetch", daemon=True
+            ).start()
+        return _queue
+
+
+def _prefetch_loop(jobs: queue.SimpleQueue[tuple[Curve, _Fetch]]) -> None:
+    while True:
+        curve, fetch = jobs.get()
+        curve._prefetch(fetch)
+
+
 def _after_fork_in_child() -> None:
-    global _registry_lock
+    global _registry_lock, _queue, _queue_lock
     _registry_lock = threading.Lock()
+    _queue_lock = threading.Lock()
+    _queue = None  # the parent's thread does not exist here
     for curve in list(CURVES.values()):
         curve._after_fork()
 

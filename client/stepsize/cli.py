@@ -227,15 +227,15 @@ def terminal_chart(
     def label(v: float) -> str:
         return f"{(10**v if log else v):.3g}".rjust(9)
 
-    lines = [title] if title else []
-    for i, row in enumerate(grid):
+    out = [title] if title else []
+    for i, cells in enumerate(grid):
         value = hi - span * i / (height - 1)
         prefix = label(value) if i in (0, height // 2, height - 1) else " " * 9
-        lines.append(f"{prefix} |{''.join(row)}")
+        out.append(f"{prefix} |{''.join(cells)}")
     last = int(steps[-1]) if len(steps) else 0
-    lines.append(" " * 10 + "+" + "-" * width)
-    lines.append(" " * 11 + "0".ljust(width - len(str(last))) + str(last))
-    return "\n".join(lines)
+    out.append(" " * 10 + "+" + "-" * width)
+    out.append(" " * 11 + "0".ljust(width - len(str(last))) + str(last))
+    return "\n".join(out)
 
 
 COMMANDS: dict[str, Any] = {

@@ -23,8 +23,10 @@ from .refs import Ref
 from .transport import Retry, Transport
 
 if TYPE_CHECKING:
+    from torch.optim.lr_scheduler import LRScheduler
+
     from .keras import RegistrySchedule
-    from .torch import RegistryLR, TorchLambda
+    from .torch import TorchLambda
 
 log = logging.getLogger("stepsize")
 
@@ -448,11 +450,12 @@ class Client:
                     "cursor": cursor,
                 },
             ).json()
-            items = page.get("items", page.get("schedules", [])) if isinstance(page, dict) else page
+            if isinstance(page, dict):
+                items = list(page.get("items") or [])
+                cursor = page.get("next_cursor")
+            else:
+                items, cursor = list(page or []), None
             yield from items
-            cursor = (
-                page.get("next_cursor") or page.get("cursor") if isinstance(page, dict) else None
-            )
             if not cursor or not items:
                 return
 
@@ -639,7 +642,7 @@ class Schedule:
 
         return TorchLambda(self.identity, base_lr_of(optimizer_or_base_lr))
 
-    def torch_scheduler(self, optimizer: Any, *, last_epoch: int = -1) -> RegistryLR:
+    def torch_scheduler(self, optimizer: Any, *, last_epoch: int = -1) -> LRScheduler:
         """An `LRScheduler` setting group 0's lr to the registry's value (others in proportion).
 
         `last_epoch=k` resumes after k steps: the lr is that of step k, as in the
@@ -647,7 +650,11 @@ class Schedule:
         """
         from . import torch as shims
 
-        return shims.RegistryLR(optimizer, self.identity, last_epoch=last_epoch)
+        # RegistryLR is built on first use (stepsize.torch's __getattr__)
+        scheduler: LRScheduler = shims.RegistryLR(  # type: ignore[misc]
+            optimizer, self.identity, last_epoch=last_epoch
+        )
+        return scheduler
 
 
 def _select(summary: dict[str, Any], parsed: Ref) -> int:

@@ -84,9 +84,9 @@ def broadcast_schedule(
             n - 1,
         )
     received = tensor.cpu().numpy().astype(np.float64, copy=False)
-    curve = cache.lookup(identity.key)
-    if curve is None:
-        curve = cache.register(
+    shared = cache.lookup(identity.key)
+    if shared is None:
+        shared = cache.register(
             Curve(
                 identity.key,
                 label=identity.ref,
@@ -100,10 +100,10 @@ def broadcast_schedule(
                 wait_timeout=client.wait_timeout,
             )
         )
-    C = curve.chunk_steps
+    C = shared.chunk_steps
     if chunk_steps == C:
-        curve._add({i: received[i * C : (i + 1) * C].copy() for i in range(n // C)})
-    return identity, curve
+        shared._add({i: received[i * C : (i + 1) * C].copy() for i in range(n // C)})
+    return identity, shared
 
 
 def _error(payload: dict[str, Any], rank: int) -> errors.StepsizeError:

@@ -121,7 +121,7 @@ def _registry_lr_class() -> type:
             curve = cache.lookup((ident["digest"], ident["steps_per_epoch"]))
             return curve if curve is not None else curve_for(Identity(**ident))
 
-        def get_lr(self) -> list[float]:
+        def get_lr(self) -> list[Any]:
             lr = self._curve().value(check_step(self.last_epoch))
             base0 = self.base_lrs[0]
             return [lr if base == base0 else lr * (base / base0) for base in self.base_lrs]

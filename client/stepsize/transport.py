@@ -191,7 +191,8 @@ def error_from_response(response: httpx.Response) -> ServerError:
         pass
     title = str(body.get("title") or response.reason_phrase or "")
     detail = str(body.get("detail") or (response.text[:300] if not body else ""))
-    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    raw = body.get("errors")
+    errors: list[Any] = raw if isinstance(raw, list) else []
     message = f"{status} {title}" + (f": {detail}" if detail else "")
     for item in errors[:10]:
         if isinstance(item, dict):
