@@ -150,3 +150,18 @@ def test_archive_hides_refuses_and_keeps_pinned_versions(admin: httpx.Client, ns
     problem(admin.get(f"/v1/schedules/{ns}/old/lr", params={"step": 5}), 410, "archived_unpinned")
     problem(admin.get(f"/v1/schedules/{ns}/old/lr", params={"step": 5, "tag": "prod"}), 410)
     problem(admin.delete(f"/v1/schedules/{ns}/missing"), 404)
+
+
+def test_epochs_horizon_given_steps_per_epoch(
+    admin: httpx.Client, anon: httpx.Client, ns: str
+) -> None:
+    inner = {"type": "piecewise", "boundaries": [3, 6], "values": [0.1, 0.01, 0.001]}
+    made = admin.post(
+        f"/v1/schedules/{ns}/epochs/versions",
+        json={"definition": {"type": "epochs", "schedule": inner}},
+    )
+    assert made.status_code == 201, made.text
+    path = f"/v1/schedules/{ns}/epochs/versions/1"
+    assert anon.get(path).json()["horizon"] is None
+    assert anon.get(path, params={"steps_per_epoch": 100}).json()["horizon"] == 600
+    assert anon.get(path, params={"steps_per_epoch": 0}).status_code == 422

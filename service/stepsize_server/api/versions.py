@@ -10,7 +10,16 @@ from ..store import versions as store
 from ..store.cache import PinnedVersion
 from .deps import CacheDep, DbDep, Reader, Writer
 from .models import VersionCreate, VersionItem, VersionList, VersionPublic
-from .params import Cursor, Limit, Name, Namespace, VersionNumber, decode_cursor, encode_cursor
+from .params import (
+    Cursor,
+    Limit,
+    Name,
+    Namespace,
+    StepsPerEpoch,
+    VersionNumber,
+    decode_cursor,
+    encode_cursor,
+)
 from .problems import from_schedule_error
 from .values import horizon_of
 
@@ -101,16 +110,18 @@ async def get_version(
     version: VersionNumber,
     caller: Reader,
     cache: CacheDep,
+    steps_per_epoch: StepsPerEpoch = None,
 ) -> VersionPublic:
     """The normalized definition, digest, author, time, description, labels and horizon
-    (immutable, so served from the in-memory cache after the first request)."""
+    (immutable, so served from the in-memory cache after the first request). An `epochs`
+    schedule without its own steps_per_epoch has a horizon only given `steps_per_epoch`."""
     pinned = cache.get(namespace, name, version)
     if pinned is None:
         pinned = await run_in_threadpool(cache.load, namespace, name, version)
-    return public(pinned)
+    return public(pinned, steps_per_epoch=steps_per_epoch)
 
 
-def public(pinned: PinnedVersion) -> VersionPublic:
+def public(pinned: PinnedVersion, *, steps_per_epoch: int | None = None) -> VersionPublic:
     record = pinned.record
     return VersionPublic(
         schedule=record.schedule,
@@ -121,5 +132,5 @@ def public(pinned: PinnedVersion) -> VersionPublic:
         created_at=record.created_at,
         description=record.description,
         labels=record.labels,
-        horizon=horizon_of(pinned.compiled),
+        horizon=horizon_of(pinned.compiled, steps_per_epoch=steps_per_epoch),
     )
