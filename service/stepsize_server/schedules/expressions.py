@@ -134,30 +134,42 @@ class Expression:
     the variable does not occur (the value is then folded at compile time).
     """
 
-    __slots__ = ("_evaluate", "_value", "is_constant", "text", "variable")
+    __slots__ = ("_evaluate", "_on_integers", "_value", "is_constant", "text", "variable")
 
-    def __init__(self, text: str, variable: str, evaluate: Evaluator | None, value: float):
+    def __init__(
+        self,
+        text: str,
+        variable: str,
+        evaluate: Evaluator | None,
+        value: float,
+        on_integers: Evaluator | None = None,
+    ):
         self.text = text
         self.variable = variable
         self.is_constant = evaluate is None
         self._evaluate = evaluate
+        self._on_integers = on_integers or evaluate
         self._value = value
 
-    def __call__(self, x: np.ndarray, *, path: str = "") -> np.ndarray:
+    def __call__(self, x: np.ndarray, *, path: str = "", integers: bool = False) -> np.ndarray:
         """The values at `x` (any shape; float64 out, same shape, a new array).
+
+        `integers` promises that every value of `x` is an integer (torch's epochs): the
+        same values, computed faster where integer arithmetic allows (`epoch // 3`).
 
         Raises EvaluationError (with `path`) whose `step` is a value of `x` at which a
         selected sub-expression divides by zero, overflows or gives NaN (the first one,
         in array order, for the first operation that fails; the language bisects to
         find the first failing step); the message names the failing sub-expression."""
         arr = np.asarray(x, dtype=np.float64)
-        if self._evaluate is None:
+        evaluate = self._on_integers if integers else self._evaluate
+        if evaluate is None:
             return np.full(arr.shape, self._value, dtype=np.float64)
         out = np.empty(arr.shape, dtype=np.float64)
         flat = arr.reshape(-1)
         with np.errstate(all="ignore"):
             try:
-                result = self._evaluate(flat, None)
+                result = evaluate(flat, None)
             except _Fault as fault:
                 raise EvaluationError(_as_number(fault.value), fault.message, path) from None
         if (
@@ -219,15 +231,18 @@ class _Compiler:
         self.variable = variable
         self.lines = re.split(r"\r\n|\r|\n", source)
         self.dynamic: set[int] = set()  # ids of the nodes in which the variable occurs
+        self.integral_variable = False  # whether the tree being built may assume it
 
     def compile(self, text: str) -> Expression:
         root = _parse(self.source)
         self._check(root)
         self._mark_dynamic(root)
         evaluator = self._compile(root)
-        if id(root) in self.dynamic:
-            return Expression(text, self.variable, evaluator, math.nan)
-        return Expression(text, self.variable, None, float(evaluator(_FOLD_X, None)))
+        if id(root) not in self.dynamic:
+            return Expression(text, self.variable, None, float(evaluator(_FOLD_X, None)))
+        self.integral_variable = True
+        on_integers = self._compile(root)
+        return Expression(text, self.variable, evaluator, math.nan, on_integers)
 
     # -- checks ---------------------------------------------------------------------
 
@@ -389,7 +404,8 @@ class _Compiler:
             return _variable if node.id == self.variable else _constant(CONSTANTS[node.id])
         if isinstance(node, ast.BinOp):
             ufunc, symbol = _BINARY[type(node.op)]
-            return _binary(ufunc, symbol, sub(node.left), sub(node.right), snippet, position)
+            kernel = self._kernel(node, ufunc, symbol)
+            return _binary(kernel, symbol, sub(node.left), sub(node.right), snippet, position)
         if isinstance(node, ast.UnaryOp):
             operand = sub(node.operand)
             if isinstance(node.op, ast.USub):
@@ -416,6 +432,44 @@ class _Compiler:
                 np.maximum(value(x, active), low(x, active)), high(x, active)
             )
         return _function(name, args[0], snippet, position)
+
+    def _kernel(self, node: ast.BinOp, ufunc: np.ufunc, symbol: str) -> Callable:
+        """numpy's operation, or a faster one with the same results (see `power`)."""
+        if symbol == "**":
+            return functools.partial(_power, integral=self._integral(node.right))
+        if symbol in ("//", "%"):
+            divide = _floor_divide if symbol == "//" else _remainder
+            return functools.partial(divide, integral=self._integral(node.left))
+        return ufunc
+
+    def _integral(self, node: ast.expr) -> bool:
+        """Whether every finite value of `node` is an integer, known from its form."""
+        if isinstance(node, ast.Constant):
+            return self._number(node).is_integer()
+        if isinstance(node, ast.Name):
+            return node.id == self.variable and self.integral_variable
+        if isinstance(node, ast.UnaryOp):
+            return isinstance(node.op, ast.Not) or self._integral(node.operand)
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.FloorDiv):
+                return True
+            closed = isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Mod)
+            return closed and self._integral(node.left) and self._integral(node.right)
+        if isinstance(node, ast.Compare):
+            return True
+        if isinstance(node, ast.BoolOp):
+            return all(self._integral(v) for v in node.values)
+        if isinstance(node, ast.IfExp):
+            return self._integral(node.body) and self._integral(node.orelse)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name, args = node.func.id, node.args
+            if name in ("floor", "ceil"):
+                return True
+            if name in ("abs", "min", "max", "clip"):
+                return all(self._integral(a) for a in args)
+            if name == "where":
+                return self._integral(args[1]) and self._integral(args[2])
+        return False
 
 
 _FOLD_X = np.zeros(1)
@@ -450,10 +504,8 @@ def _at(values, i: int) -> float:
     return float(values[i]) if np.ndim(values) else float(values)
 
 
-def _binary(ufunc: np.ufunc, symbol: str, left: Evaluator, right: Evaluator,
+def _binary(kernel: Callable, symbol: str, left: Evaluator, right: Evaluator,
             snippet: str, position: str) -> Evaluator:  # fmt: skip
-    kernel = _KERNELS.get(symbol, ufunc)
-
     def evaluate(x: np.ndarray, active: Mask):
         a, b = left(x, active), right(x, active)
         result = kernel(a, b)
@@ -496,16 +548,18 @@ def power(base: float, exponent: np.ndarray, *, integral: bool = False) -> np.nd
     normal = 1020 / log2  # |exponent| up to this: a normal result, pow's fast path
     final = 1077 / log2  # |exponent| beyond this: exactly 0 or inf
     lo, hi = float(e.min()), float(e.max())
-    if math.isfinite(lo) and math.isfinite(hi):
-        if -normal <= lo and hi <= normal:
-            return np.power(base, e, dtype=np.float64)
+    if abs(lo) < 2.0**62 and abs(hi) < 2.0**62:  # finite; fits an index once clipped
         # Exponents beyond +-c give what +-c gives (0 or inf): a table from -c to c at most.
         c = float(math.ceil(final))
         first, last = min(max(lo, -c), c), max(min(hi, c), -c)
         if last - first < max(_LARGE, e.size // 4) and (integral or _integers(e)):
             table = power(base, np.arange(first, last + 1))
-            index = e - int(first) if e.dtype.kind in "iu" else (e - first).astype(np.intp)
+            index = e.astype(np.intp)
+            if first:
+                index -= int(first)
             return table.take(index, mode="clip")
+        if -normal <= lo and hi <= normal:
+            return np.power(base, e, dtype=np.float64)
     out = np.power(base, np.clip(e, -normal, normal), dtype=np.float64)
     outside = np.flatnonzero(np.abs(e) > normal)  # NaN is not: pow gives NaN
     if outside.size:
@@ -527,32 +581,31 @@ def _integers(e: np.ndarray) -> bool:
     return e.dtype.kind in "iu" or bool(np.equal(np.floor(e), e).all())
 
 
-def _small_integers(a: np.ndarray, divisor: float) -> bool:
-    """Whether every value of `a` is an integer n with |n| + divisor < 2**53, where
-    floor(n / divisor) is Python's n // divisor for an integral divisor."""
-    if a.dtype != np.float64 or a.size < _LARGE:
+def _small_integers(a: object, divisor: object, integral: bool) -> bool:
+    """Whether `divisor` is a positive integer and every value of the array `a` an integer
+    n with |n| + divisor < 2**53: then floor(n / divisor) is Python's n // divisor.
+    `integral`: the values of `a` are known to be integers when finite."""
+    if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.size >= _LARGE):
+        return False
+    if not (isinstance(divisor, float) and 0 < divisor < 2.0**52 and divisor.is_integer()):
         return False
     lo, hi = float(a.min()), float(a.max())
     bound = 2.0**53 - divisor
-    return -bound < lo and hi < bound and _integers(a)
+    return -bound < lo and hi < bound and (integral or _integers(a))
 
 
-def _positive_integer(b: object) -> bool:
-    return isinstance(b, float) and 0 < b < 2.0**52 and b.is_integer()
-
-
-def _floor_divide(a, b):
-    """Python's `a // b`: floor(a / b) where that is exact (an integral `a` by a positive
-    integral constant; the seed rule's `epoch // 3`), else numpy's floor_divide."""
-    if _positive_integer(b) and isinstance(a, np.ndarray) and _small_integers(a, b):
+def _floor_divide(a, b, integral: bool = False):
+    """Python's `a // b`: floor(a / b) where that is exact (integers by a positive
+    integer constant, the seed rule's `epoch // 3`), else numpy's floor_divide."""
+    if _small_integers(a, b, integral):
         q = np.divide(a, b)
         return np.floor(q, out=q)
     return np.floor_divide(a, b)
 
 
-def _remainder(a, b):
+def _remainder(a, b, integral: bool = False):
     """Python's `a % b`: a - b * (a // b) where that is exact (see `_floor_divide`)."""
-    if _positive_integer(b) and isinstance(a, np.ndarray) and _small_integers(a, b):
+    if _small_integers(a, b, integral):
         q = np.divide(a, b)
         np.floor(q, out=q)
         np.multiply(q, b, out=q)
@@ -560,13 +613,10 @@ def _remainder(a, b):
     return np.remainder(a, b)
 
 
-def _power(a, b):
+def _power(a, b, integral: bool = False):
     if isinstance(a, float) and isinstance(b, np.ndarray):
-        return power(a, b)
+        return power(a, b, integral=integral)
     return np.power(a, b)
-
-
-_KERNELS: dict[str, Callable] = {"//": _floor_divide, "%": _remainder, "**": _power}
 
 
 def _function(name: str, argument: Evaluator, snippet: str, position: str) -> Evaluator:

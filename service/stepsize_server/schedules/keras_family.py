@@ -6,7 +6,8 @@ Each type takes the Keras 3 constructor's parameters with the same names and def
 
 Values are what Keras 3 computes with TensorFlow on a CPU, eagerly, for `schedule(step)`
 with a scalar step (the call the optimizer makes with its `iterations` counter; also what
-reading `optimizer.learning_rate` gives), bit for bit:
+reading `optimizer.learning_rate` gives), bit for bit (PolynomialDecay with a `power` other
+than 0 and 1: within 6e-7 relative, see its `_fast32`):
 
 - the step and every parameter are cast to float32 (the dtype Keras takes from
   `initial_learning_rate`), so steps above 2**24 round as they do in Keras; the arithmetic
@@ -41,7 +42,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from .base import MAX_STEP, Context, Node, NonNegInt, PositiveReal, Rate
 from .libm32 import (
     PI32,
-    scratch,
+    SCRATCH_SIZE,
     cos32,
     cos32_fast,
     divide32,
@@ -51,6 +52,7 @@ from .libm32 import (
     multiply32,
     power32,
     power32_of,
+    scratch,
 )
 
 # -- parameter types with Keras's messages ------------------------------------------------
@@ -146,12 +148,12 @@ class KerasNode(Node):
         return self.values32(step)
 
 
-# Steps per chunk: 32768 float64 temporaries are 256 KiB, a handful fit in a core's L2.
-_CHUNK = 1 << 15
+# Steps evaluated at a time, with work arrays from `scratch` (see SCRATCH_SIZE).
+_CHUNK = SCRATCH_SIZE
 # Steps that are 0 or at least this keep `step / decay_steps` (decay_steps <= 2**53) normal.
 _ORDINARY = 2.0**-53
 _SMALLEST_NORMAL = np.float32(2.0**-126)
-# Integer exponents up to this get a table of powers (see `_power_table`).
+# Whole exponents below this are looked up in a table (see `_lookup`).
 _TABLE_LIMIT = 1 << 16
 
 
@@ -172,7 +174,7 @@ def _lookup(
     Staircase and restart exponents are whole numbers, mostly few distinct ones: a lookup
     replaces a powf per step."""
     lo, hi = (float(k.min()), float(k.max())) if k.ndim else (float(k), float(k))
-    if not (0 <= lo and hi < _TABLE_LIMIT):  # also for nan
+    if not (lo >= 0 and hi < _TABLE_LIMIT):  # also for nan
         return fn(base, k)
     table = _table(fn, base, 1 << max(int(hi), 1).bit_length())
     if lo == hi:
@@ -231,11 +233,10 @@ class ExponentialDecay(KerasNode):
             np.floor(p, out=p)
         if rate == 0:  # powf(0, p) is 1 at p == 0, else 0
             return np.where(p == 0, lr, np.float32(0))
-        if self.staircase:
-            rate_p = _lookup(_powers, float(rate), p)
-        else:
-            # glibc's log2(rate) once, its exp2 per step; subnormal powers are flushed.
-            rate_p = power32_of(rate, p, out=p)
+        # Staircase: whole exponents, looked up. Else glibc's log2(rate) once and its exp2
+        # per step. Either way subnormal powers are flushed, as in Keras.
+        staircase = self.staircase
+        rate_p = _lookup(_powers, float(rate), p) if staircase else power32_of(rate, p, out=p)
         return np.multiply(rate_p, lr, out=p)  # may be subnormal: flushed with the result
 
     def horizon(self, ctx):
@@ -414,29 +415,40 @@ class PolynomialDecay(KerasNode):
 def _polynomial_power(
     base: np.ndarray, power: np.float32, delta: np.float32, end: np.float32
 ) -> np.ndarray:
-    """`base ** power` for PolynomialDecay's fast path (see its `_fast32`)."""
-    pw64 = scratch("keras.pw64", base.size)
-    np.copyto(pw64, base)
-    np.log2(pw64, out=pw64)  # log2(0) = -inf gives 0 below (power > 0)
-    pw64 *= float(power)
-    np.exp2(pw64, out=pw64)
+    """`base ** power` for PolynomialDecay's fast path (see its `_fast32`); `base` is 0 or
+    >= 2**-24 (it is 1 - p in float32), or slightly negative under a cycle's rounding."""
     pw = scratch("keras.pw", base.size, np.float32)
-    np.copyto(pw, pw64, casting="same_kind")
     replay = None
-    lowest = float(pw64.min())
-    if lowest != lowest:  # nan: a cycle's rounding took 1 - p below 0
-        replay = np.isnan(pw64)
-        lowest = float(np.nanmin(pw64)) if not replay.all() else 1.0
-    if lowest < 2.0**-125:
-        pw[pw64 < 2.0**-127] = 0  # under the threshold by a factor 2: glibc flushes too
-        band = (pw64 >= 2.0**-127) & (pw64 < 2.0**-125)
-        replay = band if replay is None else replay | band
-    if delta < 0 and end > 0:
+    if power == 0.5 or power == 2:
+        # Correctly rounded float32 sqrt and square: within an ulp of glibc's powf, and
+        # (from base) never near the flush-to-zero threshold. sqrt(< 0) is nan.
+        if power == 0.5:
+            np.sqrt(base, out=pw)
+        else:
+            np.multiply(base, base, out=pw)
+        if float(base.min()) < 0:
+            replay = base < 0
+    else:
+        pw64 = scratch("keras.pw64", base.size)
+        np.copyto(pw64, base)
+        np.log2(pw64, out=pw64)  # log2(0) = -inf gives 0 below (power > 0)
+        pw64 *= float(power)
+        np.exp2(pw64, out=pw64)
+        np.copyto(pw, pw64, casting="same_kind")
+        lowest = float(pw64.min())
+        if lowest != lowest:  # nan: a cycle's rounding took 1 - p below 0
+            replay = np.isnan(pw64)
+            lowest = float(np.nanmin(pw64)) if not replay.all() else 1.0
+        if lowest < 2.0**-125:
+            pw[pw64 < 2.0**-127] = 0  # under the threshold by a factor 2: glibc flushes too
+            band = (pw64 >= 2.0**-127) & (pw64 < 2.0**-125)
+            replay = band if replay is None else replay | band
+    if delta < 0:
         # lr = end - |delta| pw: the error is amplified by |delta| pw / lr, which is <= 2
         # for pw <= 2 end / (3 |delta|).
         limit = 2 * float(end) / (3 * -float(delta))
-        if limit < 1 and float(pw64.max()) > limit:
-            cancels = pw64 > limit
+        if limit < 1 and not float(pw.max()) <= limit:  # also for nan
+            cancels = pw > limit
             replay = cancels if replay is None else replay | cancels
     if replay is not None and replay.any():
         where = np.flatnonzero(replay)
@@ -744,7 +756,7 @@ def _restarts(completed: np.ndarray, t_mul: np.float32, log_t_mul: np.float32):
     ends = np.array([completed.min(), completed.max()], dtype=np.float32)
     ends = np.log((one - ends * (one - t_mul)).astype(np.float64)) / float(log_t_mul)
     lo, hi = float(ends.min()), float(ends.max())
-    if 0 <= lo and hi < 2**20:  # also false for nan
+    if lo >= 0 and hi < 2**20:  # also false for nan
         k = math.floor(lo * (1 - 2.0**-20))
         if k == math.floor(hi * (1 + 2.0**-20)):
             return np.float32(k)

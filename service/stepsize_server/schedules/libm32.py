@@ -13,6 +13,11 @@ functions (sysdeps/ieee754/flt-32 since glibc 2.28, from Arm's optimized-routine
 computes in float64 with a small table and a polynomial, then rounds once to float32, so a
 float64 replay in numpy gives the same float32 bits. Checked against glibc 2.36 over 10**6
 arguments each, with no difference.
+
+`cos32_fast` and `power32_of` are the same functions, bit for bit, shaped for the Keras
+family's hot paths (a chunk of steps at a time): fewer passes over the array, and work
+arrays from `scratch` instead of fresh numpy temporaries. `cos32_fast` equals `cos32` on
+every float32 in (-0.75, 3.9), checked exhaustively.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from typing import Any
 import numpy as np
 
 PI32 = np.float32(math.pi)
+# The longest work array `scratch` keeps: the Keras family's chunk of steps. Its float64
+# arrays (256 KiB each) stay in a core's L2 cache, and numpy's per-operation overhead is
+# spread over enough elements.
+SCRATCH_SIZE = 1 << 15
 _SMALLEST_NORMAL = np.float32(2.0**-126)
 
 
@@ -182,12 +191,15 @@ def scratch(name: str, size: int, dtype: Any = np.float64) -> np.ndarray:
 
     numpy allocates a new temporary for each operation without `out`, and glibc serves one
     of more than 128 KiB with a fresh mmap whose page faults cost more than the arithmetic
-    on it: a chunk's temporaries are reused instead."""
+    on it: a chunk's temporaries are reused instead. Arrays longer than SCRATCH_SIZE are
+    not kept."""
+    if size > SCRATCH_SIZE:
+        return np.empty(size, dtype=dtype)
     arrays = _SCRATCH.arrays
     key = (name, np.dtype(dtype))
     array = arrays.get(key)
     if array is None or array.size < size:
-        array = arrays[key] = np.empty(size, dtype=dtype)
+        array = arrays[key] = np.empty(SCRATCH_SIZE, dtype=dtype)
     return array[:size]
 
 
@@ -228,7 +240,7 @@ def power32_of(base: np.float32, y: np.ndarray, out: np.ndarray | None = None) -
         out = np.empty_like(y)
     ylog2x = np.multiply(y, _log2_of(float(base)), out=scratch("pow.e", y.size), dtype=np.float64)
     lo, hi = (float(ylog2x.min()), float(ylog2x.max())) if y.size else (0.0, 0.0)
-    if not (-126.0 < lo and hi <= _POW_OVERFLOW and y.ndim == 1):  # also false for nan
+    if not (lo > -126.0 and hi <= _POW_OVERFLOW and y.ndim == 1):  # also false for nan
         out[...] = ftz(_exp2_rounded(ylog2x.reshape(y.shape)))  # may overflow or flush
         return out
     # _exp2 with every temporary in scratch; 2**ylog2x > 2**-126 is normal.
@@ -275,7 +287,7 @@ def _exp2_rounded(ylog2x: np.ndarray) -> np.ndarray:
     """2**ylog2x rounded to float32 as glibc's powf finishes, overflow and underflow
     included (not yet flushed to zero)."""
     lo, hi = (float(ylog2x.min()), float(ylog2x.max())) if ylog2x.size else (0.0, 0.0)
-    if -150.0 < lo and hi <= _POW_OVERFLOW:  # the usual case: no special values
+    if lo > -150.0 and hi <= _POW_OVERFLOW:  # the usual case: no special values
         return _exp2(ylog2x).astype(np.float32)
     clipped = np.clip(ylog2x, -1000.0, 1000.0)  # nan stays nan
     out = _exp2(clipped).astype(np.float32)

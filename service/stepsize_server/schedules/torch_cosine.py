@@ -92,14 +92,16 @@ class CosineAnnealingLR(TorchNode):
 
     def _run(self, lr0, k0, k, env):
         eta, t = self.eta_min, self.T_max
+        if not k.size:
+            return np.empty(0)
         # Era r >= 1 of an epoch: it follows the r-th trough step, epoch t * (2r - 1) + 1.
-        shifted = as_ints(k) + (t - 1)
-        era = shifted // (2 * t)
+        in_order = ascending(k)
         first = (k0 + t - 1) // (2 * t)
-        last = int(era.max()) if era.size else first
+        era = (as_ints(k[-1:] if in_order else k) + (t - 1)) // (2 * t)
+        last = int(era.max())
         if last - first > max(1024, k.size):  # a few huge steps: no table of eras
             return self._run_each(lr0, k0, k, env)
-        # Per era, as `_run_each` computes it: the lr is eta + num * (1 + cos(k)) / den.
+        # Per era, what `_run_each` computes: eta + num * (1 + cos(pi * k / t)) / den.
         r = np.arange(first, last + 1)
         s = t * (2 * r - 1) + 1
         fresh = r > first
@@ -108,18 +110,25 @@ class CosineAnnealingLR(TorchNode):
             lr_s = trough + self._bump(env)
             num = np.where(fresh, lr_s - eta, lr0 - eta)
             den = np.where(fresh, _cos1(s, t), _cos1(k0, t))
-            if first:
-                era -= first
-            out = num.take(era)
-            out *= _cos1(k, t)
-            out /= den.take(era)
-            out += eta
-        np.copyto(out, lr0, where=k == k0)
-        if (den[fresh] == 0).any():
-            # cos rounds to -1 on the step after a trough too (T_max > ~1e8): there the
-            # lr is lr_s, as in torch (which divides by zero one step later).
-            at_s = (shifted % (2 * t) == 0) & (era > 0)
-            np.copyto(out, lr_s.take(era), where=at_s)
+            if (den[fresh] == 0).any():  # T_max > ~1e8: cos rounds to -1 after a trough
+                return self._run_each(lr0, k0, k, env)
+            coef = num / den
+            if in_order:  # eras are runs of k
+                runs = np.diff(np.searchsorted(k, s[1:]), prepend=0, append=k.size)
+                coef_k = np.repeat(coef, runs)
+            else:
+                coef_k = coef.take(era - first)
+            out = np.multiply(k, np.pi)
+            out /= t
+            np.cos(out, out=out)
+            out += 1
+            out *= coef_k
+            if eta:
+                out += eta
+        if in_order:
+            out[: np.searchsorted(k, k0, "right")] = lr0
+        else:
+            out[np.flatnonzero(k == k0)] = lr0
         return out
 
     def _run_each(self, lr0, k0, k, env):

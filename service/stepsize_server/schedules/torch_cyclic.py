@@ -16,6 +16,11 @@ from .base import PositiveReal, Rate
 from .expressions import compile_expression, power
 from .torch_node import Absolute, Env, ascending, between, checked_expression, require
 
+# triangular2's `1 / 2 ** (cycle - 1)` at cycle 0, 1, ..., 1100: 0 from cycle 1025 on,
+# where 2 ** 1024 overflows.
+with np.errstate(over="ignore"):
+    _HALVINGS = 1 / np.power(2.0, np.arange(-1.0, 1100.0))
+
 
 class CyclicLR(Absolute):
     """Cyclical learning rate between `base_lr` and `max_lr` (Smith, 2017).
@@ -101,20 +106,29 @@ class CyclicLR(Absolute):
         down = up if self.step_size_down is None else float(self.step_size_down)
         total = up + down
         ratio = up / total
-        p = 1 + k / total
-        cycle = np.floor(p)
-        x = np.subtract(p, cycle, out=p)
+        x = np.divide(k, total)
+        x += 1
+        cycle = np.floor(x)
+        x -= cycle
         with np.errstate(all="ignore"):
-            scale = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-            height = np.multiply(scale, self.max_lr - base_lr, out=scale)
+            # torch's `x / ratio if x <= ratio else (x - 1) / (ratio - 1)`: the smaller of
+            # the two (x < 1 = ratio when step_size_down is 0: the first).
+            falling = np.subtract(x, 1) if ratio < 1 else None
+            height = np.divide(x, ratio, out=x)
+            if falling is not None:
+                falling /= ratio - 1
+                np.minimum(height, falling, out=height)
+            height *= self.max_lr - base_lr
             if self.scale_fn is not None:
                 arg = cycle if self.scale_mode == "cycle" else k
-                height *= compile_expression(self.scale_fn, "x")(arg, path=self._path + "/scale_fn")
+                scale_fn = compile_expression(self.scale_fn, "x")
+                height *= scale_fn(arg, path=self._path + "/scale_fn", integers=True)
             elif self.mode == "triangular2":
-                height *= 1 / power(2.0, cycle - 1, integral=True)
+                height *= _HALVINGS.take(cycle.astype(np.intp), mode="clip")
             elif self.mode == "exp_range":
                 height *= power(self.gamma, k, integral=True)
-            return np.add(height, base_lr, out=height)
+            height += base_lr
+            return height
 
     def _settles(self):
         return 0 if self.max_lr == self.base_lr else None
@@ -250,12 +264,12 @@ class OneCycleLR(Absolute):
         ends = self._ends()
         out = np.empty(step.shape, dtype=np.float64)
         in_order = ascending(step)
-        start_step = 0.0
+        start_step, covered = 0.0, -np.inf
         for i, (end_step, (a, b)) in enumerate(zip(ends, ends_at, strict=True)):
-            # Phase i holds the steps in (end of phase i-1, end_step]; the last, all after.
-            lower = np.nextafter(start_step, np.inf) if i else -np.inf
+            # Phase i: the steps up to its end that no earlier phase holds; the last, all.
             upper = None if i == len(ends) - 1 else np.nextafter(end_step, np.inf)
-            sel = between(step, lower, upper, in_order)
+            sel = between(step, np.nextafter(covered, np.inf), upper, in_order)
+            covered = max(covered, end_step)
             pct = np.subtract(step[sel], start_step)
             pct /= end_step - start_step
             if self.anneal_strategy == "cos":

@@ -26,6 +26,12 @@ Conventions:
 - Children of SequentialLR/ChainedScheduler are built in list order, as
   `SequentialLR(opt, [A(opt, ...), B(opt, ...)], ...)` does; this matters only for
   CyclicLR and OneCycleLR, whose constructors overwrite the group's lr or `initial_lr`.
+
+Modules: `torch_node` (the protocol every type implements, its base classes, shared
+helpers), `torch_lambda` (LambdaLR, MultiplicativeLR), `torch_decay` (the multiplicative
+decays), `torch_cosine` (CosineAnnealingLR, CosineAnnealingWarmRestarts), `torch_cyclic`
+(CyclicLR, OneCycleLR), `torch_composite` (SequentialLR, ChainedScheduler) and
+`torch_recurrence` (stepping what has no closed form). This one gathers the types.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class LambdaLR(Absolute):
         return compile_expression(self.lr_lambda, "epoch")
 
     def _value(self, k, env):
-        factor = self.compiled(k, path=self._path + "/lr_lambda")
+        factor = self.compiled(k, path=self._path + "/lr_lambda", integers=True)
         return np.multiply(factor, env.base, out=factor)
 
     def _settles(self):
@@ -88,7 +88,7 @@ class MultiplicativeLR(TorchNode):
         return float(lr * self._lambda(np.zeros(1))[0])
 
     def _lambda(self, k: np.ndarray) -> np.ndarray:
-        return self.compiled(k, path=self._path + "/lr_lambda")
+        return self.compiled(k, path=self._path + "/lr_lambda", integers=True)
 
     def _maps(self, k, env):
         return self._lambda(k), None

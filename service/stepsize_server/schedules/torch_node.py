@@ -223,7 +223,7 @@ class Absolute(TorchNode):
         # The value at k0 was computed already (by the constructor or a restart), so
         # computing it again raises nothing new; it is replaced by lr0.
         out = self._value(k, env)
-        np.copyto(out, lr0, where=k == k0)
+        out[np.flatnonzero(k == k0)] = lr0
         return out
 
 
