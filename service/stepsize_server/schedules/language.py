@@ -200,14 +200,19 @@ def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None)
     ctx = _context(steps_per_epoch)
     flat = t.reshape(-1)
     out = _values_located(node, flat, ctx)
-    bad = ~np.isfinite(out) | (out < 0)
+    _check_values(flat, out)
+    return out.reshape(t.shape)
+
+
+def _check_values(steps: np.ndarray, values: np.ndarray) -> None:
+    """Raise EvaluationError naming the first step whose value is non-finite or negative."""
+    bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.argmax(bad))
-        step = _as_number(flat[i])
-        what = "negative" if np.isfinite(out[i]) else "non-finite"
-        value = float(out[i])
+        step = _as_number(steps[i])
+        what = "negative" if np.isfinite(values[i]) else "non-finite"
+        value = float(values[i])
         raise EvaluationError(step, f"the learning rate at step {step} is {what} ({value!r})")
-    return out.reshape(t.shape)
 
 
 def _context(steps_per_epoch: Any) -> Context:
@@ -298,13 +303,7 @@ def check_grid(node: Node) -> None:
             if limit is None:
                 raise
             grid = grid[grid <= limit]
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        step = _as_number(grid[i])
-        what = "negative" if np.isfinite(values[i]) else "non-finite"
-        value = float(values[i])
-        raise EvaluationError(step, f"the learning rate at step {step} is {what} ({value!r})")
+    _check_values(grid, values)
 
 
 # -- shape checks before pydantic --------------------------------------------------------
