@@ -170,13 +170,17 @@ def check_steps(steps: Any) -> np.ndarray:
         raise InvalidStep(steps.reshape(-1)[0].item(), "a step must be an integer")
     if steps.size == 0:
         return steps.astype(np.float64)
+    # Two reductions settle the common case without temporaries (NaN fails `lo >= 0`).
+    lo, hi = steps.min(), steps.max()
     if steps.dtype.kind == "f":
-        bad = ~np.isfinite(steps) | (steps != np.floor(steps)) | (steps < 0) | (steps > MAX_STEP)
-        if bad.any():
+        in_range = bool(lo >= 0 and hi <= MAX_STEP)
+        if not in_range or not np.array_equal(np.floor(steps), steps):
+            bad = ~np.isfinite(steps) | (steps != np.floor(steps)) | (steps < 0)
+            bad |= steps > MAX_STEP
             _check_scalar_step(steps[bad][0].item())
         return steps.astype(np.float64)
-    bad = (steps < 0) | (steps > MAX_STEP)
-    if bad.any():
+    if lo < 0 or hi > MAX_STEP:
+        bad = (steps < 0) | (steps > MAX_STEP)
         _check_scalar_step(steps[bad][0].item())
     return steps.astype(np.float64)
 
@@ -206,6 +210,11 @@ def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None)
 
 def _check_values(steps: np.ndarray, values: np.ndarray) -> None:
     """Raise EvaluationError naming the first step whose value is non-finite or negative."""
+    if values.size == 0:
+        return
+    lo, hi = values.min(), values.max()  # NaN propagates into both and fails the test
+    if lo >= 0 and hi < np.inf:
+        return
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.argmax(bad))
