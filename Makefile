@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): service/pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e "service[test,postgres]" -e "client[test]"
 	touch $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check service client tests bench
+	$(BIN)/mypy service/stepsize_server client/stepsize
 	$(BIN)/python -m pytest tests
 
 # The server on 127.0.0.1:8000 with SQLite under ./data/ and the demo schedules loaded.

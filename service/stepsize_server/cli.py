@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from .store import Database
 
 app = typer.Typer(
     help="stepsize learning-rate schedule registry server.",
@@ -24,7 +29,7 @@ app.add_typer(token_app, name="token")
 CLI_ACTOR = "cli"
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+def _database(settings: Settings) -> Database:
     """The database, migrated (so that `token create` works on a fresh install)."""
     from .store import Database, upgrade
 
@@ -137,7 +142,7 @@ def openapi(
         output.write_text(text, encoding="utf-8")
 
 
-def openapi_yaml(application) -> str:  # type: ignore[no-untyped-def]
+def openapi_yaml(application: FastAPI) -> str:
     """The canonical YAML form of the app's OpenAPI document (what openapi.yaml holds)."""
     return yaml.safe_dump(application.openapi(), sort_keys=False, allow_unicode=True, width=100)
 

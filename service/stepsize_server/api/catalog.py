@@ -43,7 +43,7 @@ def catalog() -> Catalog:
                     required=field.is_required(),
                     default=default,
                     description=field.description or schema.get("description"),
-                    schema=schema,
+                    json_schema=schema,
                 )
             )
         types.append(

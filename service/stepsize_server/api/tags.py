@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
@@ -23,7 +23,9 @@ IfMatchHeader = Annotated[
         description='the tag\'s current version (e.g. 3 or "3"), or *; leave out to create',
     ),
 ]
-PRECONDITION = {412: {"description": "If-Match does not name the tag's current version"}}
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match does not name the tag's current version"}
+}
 
 
 @router.put(

@@ -754,8 +754,8 @@ def _restarts(completed: np.ndarray, t_mul: np.float32, log_t_mul: np.float32):
     """
     one = np.float32(1)
     ends = np.array([completed.min(), completed.max()], dtype=np.float32)
-    ends = np.log((one - ends * (one - t_mul)).astype(np.float64)) / float(log_t_mul)
-    lo, hi = float(ends.min()), float(ends.max())
+    ratios = np.log((one - ends * (one - t_mul)).astype(np.float64)) / float(log_t_mul)
+    lo, hi = float(ratios.min()), float(ratios.max())
     if lo >= 0 and hi < 2**20:  # also false for nan
         k = math.floor(lo * (1 - 2.0**-20))
         if k == math.floor(hi * (1 + 2.0**-20)):

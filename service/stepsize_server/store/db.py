@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, RowMapping, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
+
+# A table row by column name: a result row (`RowMapping`, whose keys SQLAlchemy types more
+# broadly than `str`) or a plain mapping built in Python.
+RowLike: TypeAlias = RowMapping | Mapping[str, Any]
 
 # How often a write transaction is retried after a unique-constraint conflict or a
 # serialization failure before the error is raised.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, or_, select, update
 
 from . import audit as audit_log
-from .db import Database
+from .db import Database, RowLike
 from .errors import ScheduleArchived, ScheduleNotFound
 from .records import ScheduleSummary
 from .schema import schedules, tags, utcnow
@@ -16,7 +15,7 @@ from .schema import schedules, tags, utcnow
 
 def schedule_row(
     conn: Connection, *, namespace: str, name: str, for_update: bool = False
-) -> Mapping[str, Any] | None:
+) -> RowLike | None:
     """The schedule's row, or None. With `for_update`, locks it (PostgreSQL) until the
     transaction ends; SQLite's writers are already serialized by BEGIN IMMEDIATE."""
     query = select(schedules).where(schedules.c.namespace == namespace, schedules.c.name == name)
@@ -25,7 +24,7 @@ def schedule_row(
     return conn.execute(query).mappings().first()
 
 
-def writable_row(conn: Connection, *, namespace: str, name: str) -> Mapping[str, Any]:
+def writable_row(conn: Connection, *, namespace: str, name: str) -> RowLike:
     """The locked row of a schedule that accepts changes. Raises ScheduleNotFound or
     ScheduleArchived."""
     row = schedule_row(conn, namespace=namespace, name=name, for_update=True)
@@ -118,7 +117,7 @@ def archive_schedule(db: Database, *, namespace: str, name: str, actor: str) -> 
     return db.write(archive)
 
 
-def _summaries(conn: Connection, rows: list[Mapping[str, Any]]) -> list[ScheduleSummary]:
+def _summaries(conn: Connection, rows: Sequence[RowLike]) -> list[ScheduleSummary]:
     ids = [r["id"] for r in rows]
     by_schedule: dict[int, dict[str, int]] = {i: {} for i in ids}
     if ids:

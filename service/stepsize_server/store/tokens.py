@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select, update
 
 from . import audit as audit_log
-from .db import Database
+from .db import Database, RowLike
 from .errors import TokenNotFound
 from .records import TokenRecord
 from .schema import tokens, utcnow
@@ -123,7 +122,7 @@ def revoke_token(db: Database, *, token_id: int, actor: str) -> TokenRecord:
     return db.write(revoke)
 
 
-def _record(row: Mapping[str, Any]) -> TokenRecord:
+def _record(row: RowLike) -> TokenRecord:
     return TokenRecord(
         id=row["id"],
         prefix=row["prefix"],

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, insert, select, update
 
 from ..schedules import canonical_json
 from . import audit as audit_log
-from .db import Database
+from .db import Database, RowLike
 from .errors import (
     ArchivedUnpinned,
     ScheduleArchived,
@@ -150,9 +149,10 @@ def resolve_version(db: Database, *, namespace: str, name: str, tag: str | None 
     in one indexed query. Raises ScheduleNotFound, TagNotFound, or ArchivedUnpinned (an
     archived schedule only answers pinned versions)."""
     named = tag is not None and tag != LATEST
-    query = select(schedules.c.latest_version, schedules.c.archived_at).where(
-        schedules.c.namespace == namespace, schedules.c.name == name
-    )
+    # Typed open-ended: the tag's version column is added below when `named`.
+    query: Select[*tuple[Any, ...]] = select(
+        schedules.c.latest_version, schedules.c.archived_at
+    ).where(schedules.c.namespace == namespace, schedules.c.name == name)
     if named:
         query = query.add_columns(tags.c.version).outerjoin(
             tags, (tags.c.schedule_id == schedules.c.id) & (tags.c.tag == tag)
@@ -170,7 +170,7 @@ def resolve_version(db: Database, *, namespace: str, name: str, tag: str | None 
     return int(row[2])
 
 
-def _version_row(conn: Connection, *, schedule_id: int, version: int) -> Mapping[str, Any] | None:
+def _version_row(conn: Connection, *, schedule_id: int, version: int) -> RowLike | None:
     return (
         conn.execute(
             select(versions).where(
@@ -182,7 +182,7 @@ def _version_row(conn: Connection, *, schedule_id: int, version: int) -> Mapping
     )
 
 
-def _record(namespace: str, name: str, row: Mapping[str, Any]) -> VersionRecord:
+def _record(namespace: str, name: str, row: RowLike) -> VersionRecord:
     return VersionRecord(
         namespace=namespace,
         name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from stepsize_server.store.db import Database
 from stepsize_server.store.schema import metadata
@@ -20,7 +21,7 @@ def run() -> None:
     _migrate(connection)
 
 
-def _migrate(connection) -> None:  # type: ignore[no-untyped-def]
+def _migrate(connection: Connection) -> None:
     # Both SQLite and PostgreSQL roll DDL back with the transaction.
     context.configure(
         connection=connection,
