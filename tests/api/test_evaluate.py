@@ -96,3 +96,15 @@ def test_validate(anon: httpx.Client) -> None:
         anon.post("/v1/validate", json={"definition": OVERFLOW}), 422, "evaluation_error"
     )
     assert body["step"] > 300
+
+
+def test_evaluation_error_names_the_step_and_points_into_the_definition(
+    anon: httpx.Client,
+) -> None:
+    definition = {"type": "expression", "expr": "1 / (step - 5)"}
+    answer = anon.post("/v1/evaluate", json={"definition": definition, "steps": [1, 5, 9]})
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["step"] == 5
+    assert body["errors"][0]["path"] == "/body/definition/expr"
+    assert "step 5" in body["errors"][0]["message"]

@@ -11,7 +11,13 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ..schedules import Compiled, InvalidDefinition, ScheduleError, compile_definition
+from ..schedules import (
+    Compiled,
+    EvaluationError,
+    InvalidDefinition,
+    ScheduleError,
+    compile_definition,
+)
 from .deps import MetricsDep, Reader
 from .models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
 from .problems import ApiError, from_schedule_error
@@ -44,9 +50,7 @@ def evaluate(
     spe = body.steps_per_epoch
     if body.step is not None:
         step = int(valid_steps([body.step], at="/body/step")[0])
-        values = evaluate_values(
-            compiled, [step], steps_per_epoch=spe, metrics=metrics, kind="evaluate"
-        )
+        values = _values(compiled, [step], spe, metrics)
         return respond(
             json_bytes({"digest": compiled.digest, "step": step, "lr": float(values[0])}),
             JSON,
@@ -62,7 +66,7 @@ def evaluate(
         check_size(span.count, media, path="/body/stop")
         steps = span.steps()
         payload.update(span.payload())
-    values = evaluate_values(compiled, steps, steps_per_epoch=spe, metrics=metrics, kind="evaluate")
+    values = _values(compiled, steps, spe, metrics)
     return respond(encode(media, payload, steps, values), media, {})
 
 
@@ -104,6 +108,17 @@ def warnings(compiled: Compiled) -> list[str]:
     elif values.max() > 1.0:
         found.append(f"the learning rate reaches {values.max():.6g}, above 1.0")
     return found
+
+
+def _values(compiled: Compiled, steps: Any, spe: int | None, metrics: Any) -> np.ndarray:
+    """Evaluate; an evaluation error points into the request's definition, like a
+    validation error does."""
+    try:
+        return evaluate_values(
+            compiled, steps, steps_per_epoch=spe, metrics=metrics, kind="evaluate"
+        )
+    except EvaluationError as exc:
+        raise from_schedule_error(exc, at="/body/definition") from None
 
 
 def _compile(definition: dict[str, Any], *, check_values: bool) -> Compiled:
