@@ -241,7 +241,7 @@ class Client:
                     self.cache.store_json(
                         "refs", parsed.namespace, parsed.name, parsed.selector, record
                     )
-            info = self._version_info(parsed.pinned(version))
+            info = self._version_info(parsed.pinned(version), steps_per_epoch)
         except Unreachable as exc:
             return self._resolve_cached(parsed, total_steps, steps_per_epoch, str(exc))
         return Identity(
@@ -252,16 +252,19 @@ class Client:
             steps_per_epoch=steps_per_epoch,
         )
 
-    def _version_info(self, pinned: Ref) -> dict[str, Any]:
-        """The immutable facts of one version, from the disk cache or the server."""
-        leaf = str(pinned.version)
+    def _version_info(self, pinned: Ref, steps_per_epoch: int | None = None) -> dict[str, Any]:
+        """The immutable facts of one version, from the disk cache or the server. With
+        `steps_per_epoch`, the horizon of a schedule written in epochs is known too."""
+        leaf = _version_leaf(pinned.version, steps_per_epoch)
         if self.cache is not None:
             cached = self.cache.load_json("versions", pinned.namespace, pinned.name, leaf)
             if cached and isinstance(cached.get("digest"), str):
                 return cached
         if self.offline:
             raise ScheduleUnavailable(f"{pinned}: STEPSIZE_OFFLINE=1 and not in the cache")
-        info = self._http.request("GET", f"{pinned.path}/versions/{pinned.version}").json()
+        params = None if steps_per_epoch is None else {"steps_per_epoch": steps_per_epoch}
+        path = f"{pinned.path}/versions/{pinned.version}"
+        info = self._http.request("GET", path, params=params).json()
         horizon = info.get("horizon")
         record = {
             "schedule": info.get("schedule", pinned.schedule),
@@ -295,7 +298,8 @@ class Client:
                 )
         info = None
         if version is not None and self.cache is not None:
-            info = self.cache.load_json("versions", parsed.namespace, parsed.name, str(version))
+            leaf = _version_leaf(int(version), steps_per_epoch)
+            info = self.cache.load_json("versions", parsed.namespace, parsed.name, leaf)
         if info is None:
             raise ScheduleUnavailable(
                 f"cannot resolve {parsed}: {why}, and {where} has no entry for it. Check that "
@@ -760,3 +764,8 @@ __all__ = [
     "set_default_client",
     "to_definition",
 ]
+
+
+def _version_leaf(version: int | None, steps_per_epoch: int | None) -> str:
+    """Disk-cache key of a version's facts: the horizon depends on steps_per_epoch."""
+    return str(version) if steps_per_epoch is None else f"{version}-spe{steps_per_epoch}"

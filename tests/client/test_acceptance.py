@@ -351,3 +351,22 @@ def test_publish_keras_and_torch_objects_in_one_line(live):
             scheduler.optimizer.step()
             scheduler.step()
         np.testing.assert_allclose(got, want, rtol=1e-9, err_msg=name)
+
+
+def test_epochs_schedule_gets_its_horizon_from_steps_per_epoch(live):
+    import httpx
+
+    definition = {
+        "type": "epochs",
+        "schedule": {"type": "piecewise", "boundaries": [3, 6], "values": [0.1, 0.01, 0.001]},
+    }
+    httpx.post(
+        f"{live.url}/v1/schedules/team/per-epoch/versions",
+        json={"definition": definition},
+        headers={"Authorization": f"Bearer {live.token}"},
+    ).raise_for_status()
+    sched = stepsize.Client(live.url).schedule("team/per-epoch", steps_per_epoch=100)
+    assert sched.horizon == 600  # known, so the whole curve was fetched at construction
+    got = [sched(s) for s in (0, 299, 300, 599, 600, 10**6)]
+    assert got == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    assert sched.waits == 0
