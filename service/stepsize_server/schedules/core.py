@@ -1,13 +1,13 @@
-"""The core family: framework-neutral building blocks (SPEC 3.4).
+"""The core family's curves: framework-neutral building blocks (SPEC 3.4).
 
-Every type is a pure function of its local step `t` (float64 array). Composite types pass
-each child a local step (`t - offset`), as optax's `join_schedules` does.
+Every type is a pure function of its local step `t` (float64 array). The composite types
+(warmup, sequence, cycle, clamp, scale, product, epochs) are in core_composite.py.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -19,9 +19,7 @@ from .base import (
     PositiveInt,
     PositiveReal,
     Rate,
-    max_horizon,
 )
-from .errors import InvalidStep, pointer
 from .expressions import Expression, compile_expression
 
 if TYPE_CHECKING:
@@ -115,10 +113,19 @@ class Exponential(Node):
         if self.end == 0:
             return None
         # First t with start * rate**(t/steps) past `end`; then the bound holds forever.
+        # The logarithms are rounded, so the estimate can be a step off either way: settle
+        # it on the values themselves.
         ratio = math.log(self.end / self.start) / math.log(self.rate)
-        if self.staircase:
-            return math.ceil(ratio) * self.steps
-        return math.ceil(ratio * self.steps)
+        unit = self.steps if self.staircase else 1
+        h = max(0, math.ceil(ratio if self.staircase else ratio * self.steps) * unit)
+        while not self._at_bound(h, ctx):
+            h += unit
+        while h >= unit and self._at_bound(h - unit, ctx):
+            h -= unit
+        return h
+
+    def _at_bound(self, t: int, ctx: Context) -> bool:
+        return bool(self.values(np.array([float(t)]), ctx)[0] == self.end)
 
 
 class Polynomial(Node):
@@ -156,7 +163,7 @@ class InverseSqrt(Node):
         return 0 if self.value == 0 else None
 
 
-def _strictly_increasing(values: list[int], name: str) -> list[int]:
+def strictly_increasing(values: list[int], name: str) -> list[int]:
     for i in range(1, len(values)):
         if values[i] <= values[i - 1]:
             raise ValueError(
@@ -180,7 +187,7 @@ class Piecewise(Node):
     @field_validator("boundaries")
     @classmethod
     def _increasing(cls, v: list[int]) -> list[int]:
-        return _strictly_increasing(v, "boundaries")
+        return strictly_increasing(v, "boundaries")
 
     @model_validator(mode="after")
     def _lengths(self) -> Piecewise:
@@ -211,7 +218,7 @@ class Interpolate(Node):
     @field_validator("points")
     @classmethod
     def _increasing(cls, v: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        _strictly_increasing([p[0] for p in v], "points[*][0]")
+        strictly_increasing([p[0] for p in v], "points[*][0]")
         return v
 
     @model_validator(mode="after")
@@ -236,232 +243,6 @@ class Interpolate(Node):
 
     def horizon(self, ctx):
         return self.points[-1][0]
-
-
-class Warmup(Node):
-    """Rises from `start` to `schedule(0)` over `steps`, then `schedule(t - steps)`."""
-
-    type: Literal["warmup"] = "warmup"
-    steps: PositiveInt
-    schedule: Schedule
-    start: Rate = 0.0
-    shape: Literal["linear", "cosine", "exponential"] = "linear"
-    summary = "warmup from `start` to the child's first value over `steps`, then the child"
-    example = {
-        "type": "warmup",
-        "steps": 500,
-        "schedule": {"type": "cosine", "start": 0.001, "steps": 9500},
-    }
-
-    @model_validator(mode="after")
-    def _exponential_needs_positive(self) -> Warmup:
-        if self.shape == "exponential" and self.start <= 0:
-            raise ValueError("shape 'exponential' needs `start` > 0. Received: start=0")
-        return self
-
-    def values(self, t, ctx):
-        out = np.empty(t.shape, dtype=np.float64)
-        during = t < self.steps
-        after = ~during
-        if after.any():
-            out[after] = self.schedule.values(t[after] - self.steps, ctx)
-        if during.any():
-            target = float(self.schedule.values(np.zeros(1), ctx)[0])
-            frac = t[during] / self.steps
-            if self.shape == "linear":
-                out[during] = self.start + (target - self.start) * frac
-            elif self.shape == "cosine":
-                out[during] = target + (self.start - target) * (1 + np.cos(np.pi * frac)) / 2
-            else:
-                out[during] = self.start * (target / self.start) ** frac
-        return out
-
-    def horizon(self, ctx):
-        h = self.schedule.horizon(ctx)
-        return None if h is None else h + self.steps
-
-    def children(self):
-        return [("/schedule", self.schedule)]
-
-
-class Sequence(Node):
-    """`schedules[i](t - boundaries[i-1])` on segment i."""
-
-    type: Literal["sequence"] = "sequence"
-    schedules: list[Schedule] = Field(min_length=1)
-    boundaries: list[PositiveInt] = Field(default_factory=list)
-    summary = "one child after another, each from its own step 0, switching at `boundaries`"
-    example = {
-        "type": "sequence",
-        "schedules": [
-            {"type": "linear", "start": 0.0, "end": 0.001, "steps": 500},
-            {"type": "cosine", "start": 0.001, "steps": 9500},
-        ],
-        "boundaries": [500],
-    }
-
-    @field_validator("boundaries")
-    @classmethod
-    def _increasing(cls, v: list[int]) -> list[int]:
-        return _strictly_increasing(v, "boundaries")
-
-    @model_validator(mode="after")
-    def _lengths(self) -> Sequence:
-        if len(self.boundaries) != len(self.schedules) - 1:
-            raise ValueError(
-                "`boundaries` must have one item fewer than `schedules`. Received: "
-                f"{len(self.schedules)} schedules and {len(self.boundaries)} boundaries"
-            )
-        return self
-
-    def values(self, t, ctx):
-        starts = np.asarray([0, *self.boundaries], dtype=np.float64)
-        seg = np.searchsorted(starts, t, side="right") - 1
-        out = np.empty(t.shape, dtype=np.float64)
-        for i, child in enumerate(self.schedules):
-            mask = seg == i
-            if mask.any():
-                out[mask] = child.values(t[mask] - starts[i], ctx)
-        return out
-
-    def horizon(self, ctx):
-        h = self.schedules[-1].horizon(ctx)
-        return None if h is None else h + (self.boundaries[-1] if self.boundaries else 0)
-
-    def children(self):
-        return [(pointer("schedules", i), s) for i, s in enumerate(self.schedules)]
-
-
-class Cycle(Node):
-    """Restarts `schedule` every period (SGDR): cycle k lasts `period * period_mul**k`
-    steps and is scaled by `decay**k`."""
-
-    type: Literal["cycle"] = "cycle"
-    period: PositiveInt
-    schedule: Schedule
-    period_mul: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.0
-    decay: Rate = 1.0
-    summary = "restarts the child every `period` steps (times `period_mul` each cycle)"
-    example = {
-        "type": "cycle",
-        "period": 1000,
-        "period_mul": 2.0,
-        "decay": 0.5,
-        "schedule": {"type": "cosine", "start": 0.01, "steps": 1000},
-    }
-
-    def cycle_index(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cycle k, its start step, its length) for each step."""
-        p, m = float(self.period), float(self.period_mul)
-        if m == 1.0:
-            k = np.floor(t / p)
-            return k, k * p, np.full(t.shape, p)
-        k = np.floor(np.log1p(t * (m - 1) / p) / math.log(m))
-        start = p * (m**k - 1) / (m - 1)
-        # Float rounding can land one cycle off at exact restart steps; correct it.
-        k = np.where(start > t, k - 1, k)
-        start = p * (m**k - 1) / (m - 1)
-        nxt = p * (m ** (k + 1) - 1) / (m - 1)
-        k = np.where(nxt <= t, k + 1, k)
-        start = p * (m**k - 1) / (m - 1)
-        return k, start, p * m**k
-
-    def values(self, t, ctx):
-        k, start, length = self.cycle_index(t)
-        local = t - start
-        if self.period_mul != 1.0:
-            # The child's curve is stretched to the cycle's length.
-            local = local * (self.period / length)
-        amp = np.power(self.decay, k) if self.decay != 1.0 else 1.0
-        return amp * self.schedule.values(local, ctx)
-
-    def horizon(self, ctx):
-        h = self.schedule.horizon(ctx)
-        if h == 0 and self.decay == 1.0:
-            return 0
-        if self.decay == 0:
-            return self.period
-        return None
-
-    def children(self):
-        return [("/schedule", self.schedule)]
-
-
-class Clamp(Node):
-    """The child bounded to [`min`, `max`]."""
-
-    type: Literal["clamp"] = "clamp"
-    schedule: Schedule
-    min: Rate = 0.0
-    max: Rate | None = None
-    summary = "bounds the child to [`min`, `max`] (the seeds' `min_lr`)"
-    example = {
-        "type": "clamp",
-        "min": 1e-5,
-        "schedule": {"type": "cosine", "start": 0.001, "steps": 10000},
-    }
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Clamp:
-        if self.max is not None and self.max < self.min:
-            raise ValueError(f"`max` must be >= `min`. Received: min={self.min}, max={self.max}")
-        return self
-
-    def values(self, t, ctx):
-        out = np.maximum(self.schedule.values(t, ctx), self.min)
-        return out if self.max is None else np.minimum(out, self.max)
-
-    def horizon(self, ctx):
-        return self.schedule.horizon(ctx)
-
-    def children(self):
-        return [("/schedule", self.schedule)]
-
-
-class Scale(Node):
-    """`factor * child`."""
-
-    type: Literal["scale"] = "scale"
-    schedule: Schedule
-    factor: Rate
-    summary = "the child times `factor`"
-    example = {"type": "scale", "factor": 0.5, "schedule": {"type": "constant", "value": 0.1}}
-
-    def values(self, t, ctx):
-        return self.factor * self.schedule.values(t, ctx)
-
-    def horizon(self, ctx):
-        return 0 if self.factor == 0 else self.schedule.horizon(ctx)
-
-    def children(self):
-        return [("/schedule", self.schedule)]
-
-
-class Product(Node):
-    """The product of the children."""
-
-    type: Literal["product"] = "product"
-    schedules: list[Schedule] = Field(min_length=1)
-    summary = "the product of the children (e.g. a base curve times a multiplier)"
-    example = {
-        "type": "product",
-        "schedules": [
-            {"type": "constant", "value": 0.1},
-            {"type": "expression", "expr": "0.5 ** (step // 1000)"},
-        ],
-    }
-
-    def values(self, t, ctx):
-        out = np.ones(t.shape, dtype=np.float64)
-        for child in self.schedules:
-            out = out * child.values(t, ctx)
-        return out
-
-    def horizon(self, ctx):
-        return max_horizon(*(c.horizon(ctx) for c in self.schedules))
-
-    def children(self):
-        return [(pointer("schedules", i), s) for i, s in enumerate(self.schedules)]
 
 
 class ExpressionNode(Node):
@@ -489,44 +270,6 @@ class ExpressionNode(Node):
         return 0 if self.compiled.is_constant else None
 
 
-class Epochs(Node):
-    """The child at `step // steps_per_epoch` (or the exact ratio if `fractional`)."""
-
-    type: Literal["epochs"] = "epochs"
-    schedule: Schedule
-    steps_per_epoch: PositiveInt | None = None
-    fractional: bool = False
-    summary = "runs a per-epoch child: it sees `step // steps_per_epoch`"
-    example = {
-        "type": "epochs",
-        "steps_per_epoch": 100,
-        "schedule": {"type": "piecewise", "boundaries": [30, 60], "values": [0.1, 0.01, 0.001]},
-    }
-
-    def per_epoch(self, ctx: Context) -> int:
-        spe = self.steps_per_epoch if self.steps_per_epoch is not None else ctx.steps_per_epoch
-        if spe is None:
-            raise InvalidStep(
-                None,
-                f"the schedule at {self._path or '/'} counts epochs and sets no "
-                "`steps_per_epoch`: pass steps_per_epoch",
-            )
-        return spe
-
-    def values(self, t, ctx):
-        spe = self.per_epoch(ctx)
-        epoch = t / spe if self.fractional else np.floor(t / spe)
-        return self.schedule.values(epoch, ctx)
-
-    def horizon(self, ctx):
-        spe = self.steps_per_epoch if self.steps_per_epoch is not None else ctx.steps_per_epoch
-        h = self.schedule.horizon(ctx)
-        return None if h is None or spe is None else h * spe
-
-    def children(self):
-        return [("/schedule", self.schedule)]
-
-
 TYPES: tuple[type[Node], ...] = (
     Constant,
     Linear,
@@ -536,12 +279,5 @@ TYPES: tuple[type[Node], ...] = (
     InverseSqrt,
     Piecewise,
     Interpolate,
-    Warmup,
-    Sequence,
-    Cycle,
-    Clamp,
-    Scale,
-    Product,
     ExpressionNode,
-    Epochs,
 )

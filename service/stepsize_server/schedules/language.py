@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union
 import numpy as np
 from pydantic import Field, TypeAdapter, ValidationError
 
-from . import core, hf_family, keras_family, torch_family
+from . import core, core_composite, hf_family, keras_family, torch_family
 from .base import MAX_STEP, Context, Node
 from .errors import (
     ErrorItem,
@@ -30,6 +30,7 @@ from .errors import (
 
 TYPES: tuple[type[Node], ...] = (
     *core.TYPES,
+    *core_composite.TYPES,
     *keras_family.TYPES,
     *torch_family.TYPES,
     *hf_family.TYPES,
