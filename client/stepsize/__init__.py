@@ -11,8 +11,8 @@ Importing this package imports neither torch, TensorFlow nor Keras: `sched.keras
 
 __version__ = "0.1.0"
 
-from .cache import DiskCache
-from .client import Client, Published, Schedule, set_default_client
+from .client import Client, Published, set_default_client
+from .disk import DiskCache
 from .errors import (
     AuthError,
     CacheError,
@@ -25,6 +25,7 @@ from .errors import (
     Unreachable,
 )
 from .refs import Ref
+from .schedule import Schedule
 from .transport import Retry
 
 __all__ = [

@@ -1,56 +1,36 @@
-"""`Client` and the pinned `Schedule` it hands to training code (SPEC section 7)."""
+"""`Client`, which pins references to `Schedule`s for training code (SPEC section 7).
+
+The pinned `Schedule` itself is in `schedule.py`; `to_definition` in `definitions.py`.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
-import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import numpy as np
 
 from . import cache
-from .cache import DEFAULT_CHUNK_STEPS, MAX_STEP, MAX_VALUES_PER_REQUEST, Curve, DiskCache
+from .cache import DEFAULT_CHUNK_STEPS, MAX_VALUES_PER_REQUEST, Curve
+from .definitions import to_definition
+from .disk import DiskCache, check_values
 from .errors import NotFound, ScheduleUnavailable, StepsizeError, Unreachable
 from .refs import Ref
+from .schedule import Identity, Schedule, check_step
 from .transport import Retry, Transport
-
-if TYPE_CHECKING:
-    from torch.optim.lr_scheduler import LRScheduler
-
-    from .keras import RegistrySchedule
-    from .torch import TorchLambda
 
 log = logging.getLogger("stepsize")
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _TRUE = {"1", "true", "yes", "on"}
-
-
-def check_step(step: Any) -> int:
-    """`step` as an int in [0, 2**53]; ValueError naming it otherwise (floats must be integral)."""
-    if isinstance(step, (bool, str, bytes)):
-        raise ValueError(f"Argument `step` must be an integer. Received: step={step!r}")
-    if not isinstance(step, int):
-        try:
-            as_float = float(step)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Argument `step` must be an integer. Received: step={step!r}"
-            ) from None
-        if not (math.isfinite(as_float) and as_float == int(as_float)):
-            raise ValueError(f"Argument `step` must be an integer. Received: step={step!r}")
-        step = int(as_float)
-    if not 0 <= step <= MAX_STEP:
-        raise ValueError(f"Argument `step` must be in [0, 2**53]. Received: step={step}")
-    return step
 
 
 def _optional_int(name: str, value: Any, minimum: int) -> int | None:
@@ -61,24 +41,6 @@ def _optional_int(name: str, value: Any, minimum: int) -> int | None:
             f"Argument `{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
         )
     return value
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What a pinned schedule is: small, picklable, free of tokens, URLs and values."""
-
-    ref: str
-    digest: str
-    horizon: int | None
-    total_steps: int | None = None
-    steps_per_epoch: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def key(self) -> cache.CurveKey:
-        return (self.digest, self.steps_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -367,7 +329,7 @@ class Client:
                 )
             try:
                 values = np.load(io.BytesIO(response.content), allow_pickle=False)
-                return cache.check_values(values, stop - start)
+                return check_values(values, stop - start)
             except (ValueError, OSError, EOFError) as exc:
                 raise StepsizeError(
                     f"{pinned}: the server sent an unusable .npy body: {exc}"
@@ -546,121 +508,6 @@ class Client:
         return np.asarray(data["lr"], dtype=np.float64)
 
 
-class Schedule:
-    """A schedule pinned to one version, with its values cached.
-
-    Calling it never touches the network while the step lies in the fetched range (the
-    whole curve with `total_steps` or a finite horizon); further chunks are prefetched
-    in the background. A value that cannot be had raises `ScheduleUnavailable` after a
-    bounded wait; it is never guessed.
-
-    Pickling keeps only the identity (reference, digest, sizes): the unpickled copy
-    finds the values in the process's memory cache, the disk cache, or the server.
-    """
-
-    def __init__(self, identity: Identity, curve: Curve, *, requested: str | None = None) -> None:
-        self.identity = identity
-        self._curve = curve
-        self.requested = requested or identity.ref
-
-    def __repr__(self) -> str:
-        return f"Schedule({self.ref!r}, digest={self.digest[:19]}..., horizon={self.horizon})"
-
-    def __reduce__(self) -> Any:
-        return (restore, (self.identity.as_dict(),))
-
-    @property
-    def ref(self) -> str:
-        """The pinned reference, `ns/name@VERSION`."""
-        return self.identity.ref
-
-    @property
-    def version(self) -> int:
-        return Ref.parse(self.identity.ref).version or 0
-
-    @property
-    def digest(self) -> str:
-        return self.identity.digest
-
-    @property
-    def horizon(self) -> int | None:
-        """The step after which the value is constant, or None."""
-        return self.identity.horizon
-
-    @property
-    def total_steps(self) -> int | None:
-        return self.identity.total_steps
-
-    @property
-    def steps_per_epoch(self) -> int | None:
-        return self.identity.steps_per_epoch
-
-    @property
-    def waits(self) -> int:
-        """Lookups of this curve (in this process) that found their chunk missing and waited."""
-        return self._curve.waits
-
-    def __call__(self, step: int) -> float:
-        """The lr at `step`. Raises ValueError for an invalid step, ScheduleUnavailable
-        when the chunk is neither loaded nor fetchable within the bounded wait."""
-        return self._curve.value(check_step(step))
-
-    def values(self, start: int = 0, stop: int | None = None, stride: int = 1) -> np.ndarray:
-        """Values for `range(start, stop, stride)` as float64; `stop` defaults to the end
-        of the fetched range (`total_steps + 1` or `horizon + 1`)."""
-        if stop is None:
-            stop = self.extent()
-            if stop is None:
-                raise ValueError(
-                    "Argument `stop` is required for an open-ended schedule without total_steps"
-                )
-        start, stop = check_step(start), check_step(stop)
-        if stride < 1:
-            raise ValueError(f"Argument `stride` must be >= 1. Received: stride={stride}")
-        return self._curve.values(np.arange(start, stop, stride, dtype=np.int64))
-
-    def extent(self) -> int | None:
-        """Steps `[0, extent)` cover the run: `total_steps + 1`, else `horizon + 1`, else None."""
-        if self.total_steps is not None:
-            return self.total_steps + 1
-        if self.horizon is not None:
-            return self.horizon + 1
-        return None
-
-    def keras(self, *, dtype: str = "float32") -> RegistrySchedule:
-        """A `keras.optimizers.schedules.LearningRateSchedule` of this schedule.
-
-        Inside `tf.function` it is a table lookup in backend ops. Imports keras.
-        """
-        from .keras import RegistrySchedule
-
-        return RegistrySchedule(dtype=dtype, **self.identity.as_dict())
-
-    def torch_lambda(self, optimizer_or_base_lr: Any) -> TorchLambda:
-        """A picklable `lr_lambda` for `torch.optim.lr_scheduler.LambdaLR`.
-
-        Its factor is the registry's lr divided by the optimizer's initial lr (or the
-        number given), so that group 0's lr equals the registry's at every step.
-        """
-        from .torch import TorchLambda, base_lr_of
-
-        return TorchLambda(self.identity, base_lr_of(optimizer_or_base_lr))
-
-    def torch_scheduler(self, optimizer: Any, *, last_epoch: int = -1) -> LRScheduler:
-        """An `LRScheduler` setting group 0's lr to the registry's value (others in proportion).
-
-        `last_epoch=k` resumes after k steps: the lr is that of step k, as in the
-        uninterrupted run (torch's own schedulers land one step further).
-        """
-        from . import torch as shims
-
-        # RegistryLR is built on first use (stepsize.torch's __getattr__)
-        scheduler: LRScheduler = shims.RegistryLR(  # type: ignore[misc]
-            optimizer, self.identity, last_epoch=last_epoch
-        )
-        return scheduler
-
-
 def _select(summary: dict[str, Any], parsed: Ref) -> int:
     if parsed.tag is None or parsed.tag == "latest":
         version = summary.get("latest_version")
@@ -691,27 +538,6 @@ def _torch_distributed() -> Any:
     if dist is None or not dist.is_available() or not dist.is_initialized():
         return None
     return dist if dist.get_world_size() > 1 else None
-
-
-def to_definition(obj: Any, *, client: Client | None = None) -> dict[str, Any]:
-    """A definition dict from a dict, a Keras schedule, a torch scheduler or a Schedule."""
-    if isinstance(obj, dict):
-        return dict(obj)
-    if isinstance(obj, Schedule):
-        return (client or default_client()).version(obj.ref)["definition"]
-    package = type(obj).__module__.split(".", 1)[0]
-    if package in {"keras", "tf_keras", "tensorflow"} or hasattr(obj, "get_config"):
-        from .keras import definition_from_keras
-
-        return definition_from_keras(obj)
-    if package == "torch" or hasattr(obj, "optimizer"):
-        from .torch import definition_from_torch
-
-        return definition_from_torch(obj)
-    raise TypeError(
-        "Argument `definition` must be a dict, a Keras LearningRateSchedule or a torch "
-        f"LRScheduler. Received: {type(obj).__name__}"
-    )
 
 
 # Shims restored from a pickle, a checkpoint or a saved Keras model find their values

@@ -18,7 +18,8 @@ from .cache import Curve
 from .refs import Ref
 
 if TYPE_CHECKING:
-    from .client import Client, Identity
+    from .client import Client
+    from .schedule import Identity
 
 log = logging.getLogger("stepsize")
 
@@ -32,7 +33,7 @@ def broadcast_schedule(
 ) -> tuple[Identity, Curve]:
     import torch
 
-    from .client import Identity
+    from .schedule import Identity
 
     rank = dist.get_rank()
     device = torch.device("cpu")

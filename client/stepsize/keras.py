@@ -21,7 +21,8 @@ import keras
 import numpy as np
 
 from .cache import MAX_VALUES_PER_REQUEST
-from .client import Identity, curve_for
+from .client import curve_for
+from .schedule import Identity
 
 __all__ = ["RegistrySchedule", "definition_from_keras"]
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from . import cache
 from .cache import FACTORS, exact_factors, factor_key
-from .client import Identity, check_step, curve_for
+from .client import curve_for
+from .schedule import Identity, check_step
 
 __all__ = ["RegistryLR", "TorchLambda", "base_lr_of", "definition_from_torch"]  # noqa: F822
 

@@ -1,0 +1,176 @@
+"""The on-disk cache of pinned curves' chunks and resolutions, shared by a node's processes.
+
+Disk layout under the cache root (`STEPSIZE_CACHE_DIR`, default `~/.cache/stepsize`):
+
+    curves/<digest hex>/spe-<n|none>/c<C>-<index>.npy      float64 values of one chunk
+    curves/<digest hex>/spe-<n|none>/c<C>-<index>.npy.sha256   its checksum
+    versions/<ns>/<name>/<version>.json                   digest and horizon (immutable)
+    refs/<ns>/<name>/<tag or latest>.json                 last known resolution of a tag
+
+Every file is written to a temporary file in the same folder and moved into place with
+`os.replace`, so readers on the same node (other ranks, data-loader workers) see either
+nothing or a complete file. A chunk is verified on every read (checksum, dtype, shape,
+finite and non-negative values); a bad one is deleted and fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("stepsize")
+
+CurveKey = tuple[str, int | None]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("STEPSIZE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "stepsize"
+
+
+def check_values(values: Any, length: int) -> np.ndarray:
+    """`values` as a float64 vector of `length` finite, non-negative numbers, else ValueError."""
+    arr = np.asarray(values)
+    if arr.dtype != np.float64 or arr.shape != (length,):
+        raise ValueError(f"expected {length} float64 values, got {arr.dtype} {arr.shape}")
+    if length and not (np.isfinite(arr).all() and (arr >= 0).all()):
+        raise ValueError("values must be finite and >= 0")
+    return arr
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _safe_part(text: str) -> str:
+    if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,127}", text) and ".." not in text:
+        return text
+    return "x-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class DiskCache:
+    """Chunks and resolutions on disk, shared by every process of a node.
+
+    Reads never raise: a missing, partial or corrupt entry is a miss (corrupt ones are
+    deleted and counted in `corrupt`). Writes never raise either: a read-only or full
+    disk logs a warning and the client goes on with the memory cache.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.corrupt = 0
+        self._warned = False
+
+    def __repr__(self) -> str:
+        return f"DiskCache({str(self.root)!r})"
+
+    # chunks
+
+    def chunk_path(self, key: CurveKey, chunk_steps: int, index: int) -> Path:
+        digest, spe = key
+        hexpart = digest.split(":", 1)[-1]
+        spe_part = "spe-none" if spe is None else f"spe-{int(spe)}"
+        return (
+            self.root
+            / "curves"
+            / _safe_part(hexpart)
+            / spe_part
+            / f"c{chunk_steps}-{index:09d}.npy"
+        )
+
+    def load_chunk(self, key: CurveKey, chunk_steps: int, index: int) -> np.ndarray | None:
+        path = self.chunk_path(key, chunk_steps, index)
+        sidecar = path.with_name(path.name + ".sha256")
+        for attempt in range(2):
+            try:
+                data = path.read_bytes()
+                expected = sidecar.read_text().strip()
+            except OSError:
+                return None
+            if hashlib.sha256(data).hexdigest() == expected:
+                break
+            if attempt == 1:  # a second read rules out a concurrent writer
+                self._discard(path, sidecar, "checksum mismatch")
+                return None
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+            return check_values(arr, chunk_steps)
+        except (ValueError, OSError, EOFError) as exc:
+            self._discard(path, sidecar, str(exc))
+            return None
+
+    def store_chunk(self, key: CurveKey, chunk_steps: int, index: int, values: np.ndarray) -> None:
+        path = self.chunk_path(key, chunk_steps, index)
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(values, dtype=np.float64), allow_pickle=False)
+        data = buf.getvalue()
+        try:
+            _atomic_write(path, data)
+            _atomic_write(
+                path.with_name(path.name + ".sha256"),
+                hashlib.sha256(data).hexdigest().encode(),
+            )
+        except OSError as exc:
+            self._write_failed(path, exc)
+
+    def _discard(self, path: Path, sidecar: Path, why: str) -> None:
+        self.corrupt += 1
+        log.warning(
+            "stepsize: corrupt cache file %s (%s); deleting it and fetching again", path, why
+        )
+        for p in (path, sidecar):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+    def _write_failed(self, path: Path, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("stepsize: cannot write the disk cache (%s: %s); memory only", path, exc)
+
+    # small JSON records: immutable version facts and last known tag resolutions
+
+    def _json_path(self, kind: str, namespace: str, name: str, leaf: str) -> Path:
+        return (
+            self.root / kind / _safe_part(namespace) / _safe_part(name) / f"{_safe_part(leaf)}.json"
+        )
+
+    def load_json(self, kind: str, namespace: str, name: str, leaf: str) -> dict[str, Any] | None:
+        path = self._json_path(kind, namespace, name, leaf)
+        try:
+            record = json.loads(path.read_text())
+        except OSError:
+            return None
+        except ValueError:
+            self._discard(path, path.with_suffix(".missing"), "unparsable JSON")
+            return None
+        return record if isinstance(record, dict) else None
+
+    def store_json(
+        self, kind: str, namespace: str, name: str, leaf: str, record: dict[str, Any]
+    ) -> None:
+        path = self._json_path(kind, namespace, name, leaf)
+        try:
+            _atomic_write(path, json.dumps(record, sort_keys=True).encode())
+        except OSError as exc:
+            self._write_failed(path, exc)
