@@ -30,101 +30,53 @@ from __future__ import annotations
 import ast
 import functools
 import math
-import re
 from collections.abc import Callable
-from typing import NoReturn
 
 import numpy as np
 
 from .errors import EvaluationError
+from .expression_ops import (
+    Evaluator,
+    Mask,
+    _binary,
+    _boolean,
+    _compare,
+    _constant,
+    _Fault,
+    _floor_divide,
+    _function,
+    _power,
+    _reduce,
+    _remainder,
+    _select,
+    _variable,
+    power,
+)
+from .expression_parse import (
+    _BINARY,
+    _COMPARISONS,
+    CONSTANTS,
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    MAX_NODES,
+    _Checker,
+    _parse,
+)
 
-MAX_LENGTH = 512
-MAX_NODES = 256
-MAX_DEPTH = 32
-
-# Variable values in, values out; the mask marks the positions whose value is selected
-# (None: all of them). Failures are reported only at selected positions.
-Mask = np.ndarray | None
-Evaluator = Callable[[np.ndarray, Mask], np.ndarray | float]
-
-CONSTANTS = {"pi": math.pi, "e": math.e}
-
-# name -> (fewest arguments, most arguments or None, how to call it)
-FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
-    "abs": (1, 1, "abs(a)"),
-    "min": (2, None, "min(a, b, ...)"),
-    "max": (2, None, "max(a, b, ...)"),
-    "floor": (1, 1, "floor(a)"),
-    "ceil": (1, 1, "ceil(a)"),
-    "sqrt": (1, 1, "sqrt(a)"),
-    "exp": (1, 1, "exp(a)"),
-    "log": (1, 1, "log(a)"),
-    "log2": (1, 1, "log2(a)"),
-    "log10": (1, 1, "log10(a)"),
-    "sin": (1, 1, "sin(a)"),
-    "cos": (1, 1, "cos(a)"),
-    "tan": (1, 1, "tan(a)"),
-    "tanh": (1, 1, "tanh(a)"),
-    "clip": (3, 3, "clip(a, lo, hi)"),
-    "where": (3, 3, "where(condition, a, b)"),
-}
-_UNARY_FUNCTIONS: dict[str, np.ufunc] = {
-    "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "sqrt": np.sqrt, "exp": np.exp,
-    "log": np.log, "log2": np.log2, "log10": np.log10, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "tanh": np.tanh,
-}  # fmt: skip
-# These never turn a finite argument into a non-finite value.
-_TOTAL_FUNCTIONS = {"abs", "floor", "ceil", "sin", "cos", "tanh"}
-
-_BINARY: dict[type[ast.operator], tuple[np.ufunc, str]] = {
-    ast.Add: (np.add, "+"),
-    ast.Sub: (np.subtract, "-"),
-    ast.Mult: (np.multiply, "*"),
-    ast.Div: (np.true_divide, "/"),
-    ast.FloorDiv: (np.floor_divide, "//"),
-    ast.Mod: (np.remainder, "%"),
-    ast.Pow: (np.power, "**"),
-}
-_OPERATOR_SYMBOLS = {
-    ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<",
-    ast.RShift: ">>", ast.MatMult: "@", ast.Invert: "~",
-}  # fmt: skip
-_COMPARISONS: dict[type[ast.cmpop], np.ufunc] = {
-    ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
-    ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal,
-}  # fmt: skip
-_FORBIDDEN_COMPARISONS = {ast.Is: "`is`", ast.IsNot: "`is not`", ast.In: "`in`",
-                          ast.NotIn: "`not in`"}  # fmt: skip
-_FORBIDDEN: dict[type[ast.AST], str] = {
-    ast.Subscript: "indexing (`[...]`)",
-    ast.Slice: "a slice",
-    ast.Lambda: "a lambda",
-    ast.ListComp: "a list comprehension",
-    ast.SetComp: "a set comprehension",
-    ast.DictComp: "a dict comprehension",
-    ast.GeneratorExp: "a generator expression",
-    ast.List: "a list",
-    ast.Tuple: "a tuple",
-    ast.Set: "a set",
-    ast.Dict: "a dict",
-    ast.NamedExpr: "an assignment expression (`:=`)",
-    ast.Starred: "a starred expression (`*`)",
-    ast.JoinedStr: "an f-string",
-    ast.FormattedValue: "an f-string",
-    ast.Await: "`await`",
-    ast.Yield: "`yield`",
-    ast.YieldFrom: "`yield from`",
-}
-
-
-class _Fault(Exception):
-    """A selected sub-expression failed at the variable value `value`."""
-
-    def __init__(self, value: float, message: str, position: str) -> None:
-        super().__init__(message)
-        self.value = value
-        self.message = message
-        self.position = position
+# The interface; `power` is also the torch family's fast `base ** exponent`.
+__all__ = [
+    "CONSTANTS",
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NODES",
+    "Evaluator",
+    "Expression",
+    "Mask",
+    "compile_expression",
+    "power",
+]
 
 
 class Expression:
@@ -210,27 +162,9 @@ def compile_expression(text: str, variable: str) -> Expression:
     return _Compiler(source, variable).compile(text)
 
 
-def _parse(source: str) -> ast.expr:
-    """`ast.parse` in eval mode, with every failure turned into a ValueError."""
-    try:
-        return ast.parse(source, mode="eval").body
-    except SyntaxError as exc:
-        where = f" at column {exc.offset}" if exc.offset else ""
-        if exc.lineno and exc.lineno > 1:
-            where = f" at line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-        raise ValueError(f"not a valid expression: {exc.msg}{where}") from None
-    except (RecursionError, MemoryError):
-        raise ValueError("the expression is nested too deeply") from None
-    except ValueError as exc:  # null bytes, on some Python versions
-        raise ValueError(f"not a valid expression: {exc}") from None
-
-
-class _Compiler:
+class _Compiler(_Checker):
     def __init__(self, source: str, variable: str) -> None:
-        self.source = source
-        self.variable = variable
-        self.lines = re.split(r"\r\n|\r|\n", source)
-        self.dynamic: set[int] = set()  # ids of the nodes in which the variable occurs
+        super().__init__(source, variable)
         self.integral_variable = False  # whether the tree being built may assume it
 
     def compile(self, text: str) -> Expression:
@@ -243,139 +177,6 @@ class _Compiler:
         self.integral_variable = True
         on_integers = self._compile(root)
         return Expression(text, self.variable, evaluator, math.nan, on_integers)
-
-    # -- checks ---------------------------------------------------------------------
-
-    def _check(self, root: ast.expr) -> None:
-        """Limits and whitelist, walking iteratively in source order (no recursion on
-        untrusted depth)."""
-        stack: list[tuple[ast.expr, int]] = [(root, 1)]
-        count = 0
-        while stack:
-            node, depth = stack.pop()
-            count += 1
-            if count > MAX_NODES:
-                raise ValueError(f"the expression has more than {MAX_NODES} nodes")
-            if depth > MAX_DEPTH:
-                raise ValueError(
-                    f"the expression is nested deeper than {MAX_DEPTH} levels "
-                    f"(at {self._position(node)})"
-                )
-            children = self._check_node(node)
-            stack.extend((child, depth + 1) for child in reversed(children))
-
-    def _check_node(self, node: ast.expr) -> list[ast.expr]:
-        """Raise if `node` is outside the language; else return its operands in order."""
-        if isinstance(node, ast.Constant):
-            self._number(node)
-            return []
-        if isinstance(node, ast.Name):
-            if node.id != self.variable and node.id not in CONSTANTS:
-                if node.id in FUNCTIONS:
-                    self._reject(node, f"`{node.id}` is a function; call it as "
-                                 f"{FUNCTIONS[node.id][2]}")  # fmt: skip
-                self._reject(node, f"unknown name `{node.id}`; the variable here is "
-                             f"`{self.variable}` (constants: pi, e)")  # fmt: skip
-            return []
-        if isinstance(node, ast.BinOp):
-            if type(node.op) not in _BINARY:
-                self._reject_operator(node, node.op)
-            return [node.left, node.right]
-        if isinstance(node, ast.UnaryOp):
-            if isinstance(node.op, ast.Invert):
-                self._reject_operator(node, node.op)
-            return [node.operand]
-        if isinstance(node, ast.BoolOp):
-            return list(node.values)
-        if isinstance(node, ast.Compare):
-            for op in node.ops:
-                if type(op) not in _COMPARISONS:
-                    what = _FORBIDDEN_COMPARISONS.get(type(op), type(op).__name__)
-                    self._reject(node, f"{what} comparisons are not allowed")
-            return [node.left, *node.comparators]
-        if isinstance(node, ast.IfExp):
-            return [node.body, node.test, node.orelse]
-        if isinstance(node, ast.Call):
-            self._check_call(node)
-            return list(node.args)
-        if isinstance(node, ast.Attribute):
-            self._reject(node, f"attribute access (`.{node.attr}`) is not allowed")
-        what = _FORBIDDEN.get(type(node), f"`{type(node).__name__}`")
-        self._reject(node, f"{what} is not allowed")
-
-    def _check_call(self, node: ast.Call) -> None:
-        func = node.func
-        if not isinstance(func, ast.Name):
-            if isinstance(func, ast.Attribute):
-                self._reject(func, f"attribute access (`.{func.attr}`) is not allowed")
-            self._reject(node, "only these functions can be called: " + ", ".join(FUNCTIONS))
-        name = func.id
-        if name not in FUNCTIONS:
-            if name == self.variable or name in CONSTANTS:
-                self._reject(node, f"`{name}` is not a function")
-            self._reject(node, f"unknown function `{name}`; the functions are "
-                         + ", ".join(FUNCTIONS))  # fmt: skip
-        if node.keywords:
-            kw = node.keywords[0]
-            shown = f"`{kw.arg}=`" if kw.arg else "`**`"
-            self._reject(node, f"keyword arguments ({shown}) are not allowed")
-        for arg in node.args:
-            if isinstance(arg, ast.Starred):
-                self._reject(arg, "starred arguments (`*`) are not allowed")
-        low, high, usage = FUNCTIONS[name]
-        n = len(node.args)
-        if n < low or (high is not None and n > high):
-            wanted = f"at least {low}" if high is None else str(low)
-            plural = "" if wanted == "1" else "s"
-            self._reject(node, f"`{name}` takes {wanted} argument{plural} ({usage}); got {n}")
-
-    def _number(self, node: ast.Constant) -> float:
-        value = node.value
-        if isinstance(value, bool) or value is None or value is Ellipsis:
-            self._reject(node, f"`{value!r}` is not allowed (numbers only)")
-        if isinstance(value, str):
-            self._reject(node, "a string is not allowed")
-        if isinstance(value, bytes):
-            self._reject(node, "a bytes literal is not allowed")
-        if isinstance(value, complex):
-            self._reject(node, "a complex number is not allowed")
-        if not isinstance(value, int | float):
-            self._reject(node, f"`{value!r}` is not allowed")
-        try:
-            number = float(value)  # numbers are float64: no big-integer arithmetic
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
-            self._reject(node, "the number is too large for float64")
-        return number
-
-    def _reject(self, node: ast.AST, message: str) -> NoReturn:
-        raise ValueError(f"{message}: `{self._snippet(node)}` at {self._position(node)}")
-
-    def _reject_operator(self, node: ast.expr, op: ast.AST) -> NoReturn:
-        symbol = _OPERATOR_SYMBOLS.get(type(op), type(op).__name__)
-        self._reject(node, f"the operator `{symbol}` is not allowed")
-
-    def _snippet(self, node: ast.AST) -> str:
-        segment = ast.get_source_segment(self.source, node) or ""
-        segment = " ".join(segment.split())
-        return segment if len(segment) <= 60 else segment[:57] + "..."
-
-    def _position(self, node: ast.AST) -> str:
-        lineno, offset = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
-        line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
-        column = len(line.encode()[:offset].decode(errors="replace")) + 1
-        return f"column {column}" if len(self.lines) == 1 else f"line {lineno}, column {column}"
-
-    def _mark_dynamic(self, node: ast.expr) -> bool:
-        """Record the nodes that use the variable (depth is bounded by now)."""
-        children = self._check_node(node)
-        uses = isinstance(node, ast.Name) and node.id == self.variable
-        for child in children:
-            uses = self._mark_dynamic(child) or uses
-        if uses:
-            self.dynamic.add(id(node))
-        return uses
 
     # -- compilation ----------------------------------------------------------------
 
@@ -473,233 +274,6 @@ class _Compiler:
 
 
 _FOLD_X = np.zeros(1)
-
-
-def _constant(value: float) -> Evaluator:
-    return lambda x, active: value
-
-
-def _variable(x: np.ndarray, active: Mask) -> np.ndarray:
-    return x
-
-
-def _within(active: Mask, condition: np.ndarray) -> np.ndarray:
-    return condition if active is None else active & condition
-
-
-def _check(result, x: np.ndarray, active: Mask, explain: Callable[[int], str], position: str):
-    """Raise _Fault at the first selected position where `result` is not finite."""
-    finite = np.isfinite(result)
-    if finite.all():
-        return
-    bad = np.broadcast_to(~finite, x.shape)
-    if active is not None:
-        bad = bad & active
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise _Fault(float(x[i]), explain(i), position)
-
-
-def _at(values, i: int) -> float:
-    return float(values[i]) if np.ndim(values) else float(values)
-
-
-def _binary(kernel: Callable, symbol: str, left: Evaluator, right: Evaluator,
-            snippet: str, position: str) -> Evaluator:  # fmt: skip
-    def evaluate(x: np.ndarray, active: Mask):
-        a, b = left(x, active), right(x, active)
-        result = kernel(a, b)
-
-        def explain(i: int) -> str:
-            ai, bi, ri = _at(a, i), _at(b, i), _at(result, i)
-            if symbol in ("/", "//", "%") and bi == 0:
-                return f"division by zero in `{snippet}`"
-            if symbol == "**" and ai == 0 and bi < 0:
-                return f"division by zero in `{snippet}` (zero to a negative power)"
-            if math.isnan(ri):
-                hint = " (negative number to a fractional power)" if symbol == "**" else ""
-                return f"not a number (NaN) in `{snippet}`{hint}"
-            return f"overflow in `{snippet}`"
-
-        _check(result, x, active, explain, position)
-        return result
-
-    return evaluate
-
-
-# -- kernels: numpy's results, faster on large arrays -------------------------------------
-
-_LARGE = 4096  # below this many values, the plain ufunc is as fast
-
-
-def power(base: float, exponent: np.ndarray, *, integral: bool = False) -> np.ndarray:
-    """`np.power(base, exponent)` (float64) for a float `base`, fast on large arrays.
-
-    libm's pow is slow where the result is subnormal, 0 or inf (a decay stepped a million
-    times underflows): here such results come from a table of the few distinct integer
-    exponents, or are set directly where they are exactly 0 or inf, and results beyond
-    2**+-1020 are products of two normal powers (they may differ from pow's in the last
-    bit or two; overflow, within two bits of the largest float). `integral` promises that
-    every finite exponent is an integer. Never raises; warnings follow `np.errstate`."""
-    e = exponent
-    if e.size < _LARGE or not 0 < base < math.inf or base == 1:
-        return np.power(base, e, dtype=np.float64)
-    log2 = abs(math.log2(base))
-    normal = 1020 / log2  # |exponent| up to this: a normal result, pow's fast path
-    final = 1077 / log2  # |exponent| beyond this: exactly 0 or inf
-    lo, hi = float(e.min()), float(e.max())
-    if abs(lo) < 2.0**62 and abs(hi) < 2.0**62:  # finite; fits an index once clipped
-        # Exponents beyond +-c give what +-c gives (0 or inf): a table from -c to c at most.
-        c = float(math.ceil(final))
-        first, last = min(max(lo, -c), c), max(min(hi, c), -c)
-        if last - first < max(_LARGE, e.size // 4) and (integral or _integers(e)):
-            table = power(base, np.arange(first, last + 1))
-            index = e.astype(np.intp)
-            if first:
-                index -= int(first)
-            return table.take(index, mode="clip")
-        if -normal <= lo and hi <= normal:
-            return np.power(base, e, dtype=np.float64)
-    out = np.power(base, np.clip(e, -normal, normal), dtype=np.float64)
-    outside = np.flatnonzero(np.abs(e) > normal)  # NaN is not: pow gives NaN
-    if outside.size:
-        far = np.asarray(e[outside], dtype=np.float64)
-        # 0 or inf, except in the band between: there, products of two normal powers
-        # (pow is slowest on subnormal and infinite results; `far - half` is exact by
-        # Sterbenz's lemma).
-        values = np.where((far > 0) == (base < 1), 0.0, math.inf)
-        band = np.flatnonzero(np.abs(far) <= final)
-        if band.size:
-            near = far[band]
-            half = np.copysign(540 / log2, near)
-            values[band] = np.power(base, near - half) * np.power(base, half)
-        out[outside] = values
-    return out
-
-
-def _integers(e: np.ndarray) -> bool:
-    return e.dtype.kind in "iu" or bool(np.equal(np.floor(e), e).all())
-
-
-def _small_integers(a: object, divisor: object, integral: bool) -> bool:
-    """Whether `divisor` is a positive integer and every value of the array `a` an integer
-    n with |n| + divisor < 2**53: then floor(n / divisor) is Python's n // divisor.
-    `integral`: the values of `a` are known to be integers when finite."""
-    if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.size >= _LARGE):
-        return False
-    if not (isinstance(divisor, float) and 0 < divisor < 2.0**52 and divisor.is_integer()):
-        return False
-    lo, hi = float(a.min()), float(a.max())
-    bound = 2.0**53 - divisor
-    return -bound < lo and hi < bound and (integral or _integers(a))
-
-
-def _floor_divide(a, b, integral: bool = False):
-    """Python's `a // b`: floor(a / b) where that is exact (integers by a positive
-    integer constant, the seed rule's `epoch // 3`), else numpy's floor_divide."""
-    if _small_integers(a, b, integral):
-        q = np.divide(a, b)
-        return np.floor(q, out=q)
-    return np.floor_divide(a, b)
-
-
-def _remainder(a, b, integral: bool = False):
-    """Python's `a % b`: a - b * (a // b) where that is exact (see `_floor_divide`)."""
-    if _small_integers(a, b, integral):
-        q = np.divide(a, b)
-        np.floor(q, out=q)
-        np.multiply(q, b, out=q)
-        return np.subtract(a, q, out=q)
-    return np.remainder(a, b)
-
-
-def _power(a, b, integral: bool = False):
-    if isinstance(a, float) and isinstance(b, np.ndarray):
-        return power(a, b, integral=integral)
-    return np.power(a, b)
-
-
-def _function(name: str, argument: Evaluator, snippet: str, position: str) -> Evaluator:
-    ufunc = _UNARY_FUNCTIONS[name]
-    if name in _TOTAL_FUNCTIONS:
-        return lambda x, active: ufunc(argument(x, active))
-
-    def evaluate(x: np.ndarray, active: Mask):
-        a = argument(x, active)
-        result = ufunc(a)
-
-        def explain(i: int) -> str:
-            if name.startswith("log") and _at(a, i) == 0:
-                return f"division by zero in `{snippet}` (logarithm of 0)"
-            if math.isnan(_at(result, i)):
-                return f"not a number (NaN) in `{snippet}` (negative argument)"
-            return f"overflow in `{snippet}`"
-
-        _check(result, x, active, explain, position)
-        return result
-
-    return evaluate
-
-
-def _select(test: Evaluator, body: Evaluator, orelse: Evaluator) -> Evaluator:
-    """`body if test else orelse`, each branch checked only where it is selected."""
-
-    def evaluate(x: np.ndarray, active: Mask):
-        chosen = np.not_equal(test(x, active), 0)
-        if np.all(chosen):
-            return body(x, active)
-        if not np.any(chosen):
-            return orelse(x, active)
-        return np.where(chosen, body(x, _within(active, chosen)),
-                        orelse(x, _within(active, ~chosen)))  # fmt: skip
-
-    return evaluate
-
-
-def _boolean(is_and: bool, operands: list[Evaluator]) -> Evaluator:
-    """Python's `and`/`or`: the first operand that decides, else the last one."""
-    first, rest = operands[0], operands[1:]
-
-    def evaluate(x: np.ndarray, active: Mask):
-        result = first(x, active)
-        going = np.not_equal(result, 0) if is_and else np.equal(result, 0)
-        for operand in rest:
-            if not np.any(going):
-                break
-            value = operand(x, _within(active, going))
-            result = np.where(going, value, result)
-            going = going & (np.not_equal(value, 0) if is_and else np.equal(value, 0))
-        return result
-
-    return evaluate
-
-
-def _compare(left: Evaluator, ops: list[np.ufunc], operands: list[Evaluator]) -> Evaluator:
-    """A (chained) comparison: later operands are evaluated only where it still holds."""
-
-    def evaluate(x: np.ndarray, active: Mask):
-        a = left(x, active)
-        holds = None
-        for op, operand in zip(ops, operands, strict=True):
-            if holds is not None and not np.any(holds):
-                break
-            b = operand(x, active if holds is None else _within(active, holds))
-            step = op(a, b)
-            holds = step if holds is None else holds & step
-            a = b
-        return np.asarray(holds, dtype=np.float64)
-
-    return evaluate
-
-
-def _reduce(ufunc: np.ufunc, operands: list[Evaluator]) -> Evaluator:
-    def evaluate(x: np.ndarray, active: Mask):
-        result = operands[0](x, active)
-        for operand in operands[1:]:
-            result = ufunc(result, operand(x, active))
-        return result
-
-    return evaluate
 
 
 def _as_number(value: float) -> int | float:
