@@ -8,11 +8,12 @@ step from which the value never changes again, or None when it keeps changing fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo
 
 # The largest step a query may ask for (SPEC 2): every integer up to it is exact in float64.
 MAX_STEP = 2**53
@@ -49,6 +50,19 @@ class Node(BaseModel):
     def children(self) -> list[tuple[str, Node]]:
         """(JSON pointer relative to this node, child) for every child definition."""
         return []
+
+
+def must_be(rule: str, ok: Callable[[Any], bool]) -> AfterValidator:
+    """A field validator raising ``Argument `x` must be <rule>. Received: x=<value>``
+    (Keras's wording) when `ok(value)` is false."""
+
+    def check(v: Any, info: ValidationInfo) -> Any:
+        if not ok(v):
+            name = info.field_name
+            raise ValueError(f"Argument `{name}` must be {rule}. Received: {name}={v}")
+        return v
+
+    return AfterValidator(check)
 
 
 # Parameter types shared by the families.

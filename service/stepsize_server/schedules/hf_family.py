@@ -19,47 +19,34 @@ or divides by zero while stepping, are rejected up front. Notation in the docstr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from .base import Context, Node, Rate, as_steps
+from .base import Context, Node, Rate, as_steps, must_be
 
 # -- parameter types with Keras-style messages ------------------------------------------
 
 
-def _must_be(rule: str, ok: Callable[[float], bool]) -> AfterValidator:
-    """A validator raising ``Argument `x` must be <rule>. Received: x=<value>``."""
-
-    def check(v: float, info: ValidationInfo) -> float:
-        if not ok(v):
-            name = info.field_name
-            raise ValueError(f"Argument `{name}` must be {rule}. Received: {name}={v}")
-        return v
-
-    return AfterValidator(check)
-
-
 Steps = Annotated[
-    int, _must_be("> 0", lambda v: v > 0), Field(json_schema_extra={"exclusiveMinimum": 0})
+    int, must_be("> 0", lambda v: v > 0), Field(json_schema_extra={"exclusiveMinimum": 0})
 ]
 """A step count that must be > 0."""
 NonNegSteps = Annotated[
-    int, _must_be(">= 0", lambda v: v >= 0), Field(json_schema_extra={"minimum": 0})
+    int, must_be(">= 0", lambda v: v >= 0), Field(json_schema_extra={"minimum": 0})
 ]
 """A step count that may be 0."""
 Cycles = Annotated[
-    float, _must_be(">= 0", lambda v: v >= 0), Field(json_schema_extra={"minimum": 0})
+    float, must_be(">= 0", lambda v: v >= 0), Field(json_schema_extra={"minimum": 0})
 ]
 """A number of cosine waves, >= 0 (cos is even: a negative count would only alias)."""
 Power = Annotated[
-    float, _must_be("> 0", lambda v: v > 0), Field(json_schema_extra={"exclusiveMinimum": 0})
+    float, must_be("> 0", lambda v: v > 0), Field(json_schema_extra={"exclusiveMinimum": 0})
 ]
 Ratio = Annotated[
     float,
-    _must_be("between 0 and 1", lambda v: 0 <= v <= 1),
+    must_be("between 0 and 1", lambda v: 0 <= v <= 1),
     Field(json_schema_extra={"minimum": 0, "maximum": 1}),
 ]
 """A fraction of `base_lr`, in [0, 1]."""

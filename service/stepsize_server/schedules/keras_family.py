@@ -31,13 +31,12 @@ for a Python int), and `PiecewiseConstantDecay` requires strictly increasing bou
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import MAX_STEP, Node, NonNegInt, PositiveReal, Rate
+from .base import MAX_STEP, Node, NonNegInt, PositiveReal, Rate, must_be
 from .keras_cosine32 import CosineDecay32, CosineDecayRestarts32
 from .keras_float32 import (
     ExponentialDecay32,
@@ -51,29 +50,17 @@ from .libm32 import f32
 # -- parameter types with Keras's messages ------------------------------------------------
 
 
-def _must_be(rule: str, ok: Callable[[int], bool]) -> AfterValidator:
-    """A validator raising ``Argument `x` must be <rule>. Received: x=<value>``."""
-
-    def check(v: int, info: ValidationInfo) -> int:
-        if not ok(v):
-            name = info.field_name
-            raise ValueError(f"Argument `{name}` must be {rule}. Received: {name}={v}")
-        return v
-
-    return AfterValidator(check)
-
-
 Steps = Annotated[
     int,
-    _must_be("> 0", lambda v: v > 0),
-    _must_be(f"<= 2**53 ({MAX_STEP})", lambda v: v <= MAX_STEP),
+    must_be("> 0", lambda v: v > 0),
+    must_be(f"<= 2**53 ({MAX_STEP})", lambda v: v <= MAX_STEP),
     Field(json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_STEP}),
 ]
 """A step count that must be > 0, as Keras checks (`decay_steps`, `first_decay_steps`)."""
 NonNegSteps = Annotated[
     int,
-    _must_be(">= 0", lambda v: v >= 0),
-    _must_be(f"<= 2**53 ({MAX_STEP})", lambda v: v <= MAX_STEP),
+    must_be(">= 0", lambda v: v >= 0),
+    must_be(f"<= 2**53 ({MAX_STEP})", lambda v: v <= MAX_STEP),
     Field(json_schema_extra={"minimum": 0, "maximum": MAX_STEP}),
 ]
 
