@@ -3,17 +3,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import AfterValidator
 
 from .expressions import Expression, compile_expression, power
 from .torch_node import Absolute, TorchNode, checked_expression, is_zero
 from .torch_recurrence import STEP_LIMIT
 
+EpochExpression = Annotated[str, AfterValidator(lambda v: checked_expression(v, "epoch"))]
+"""An `lr_lambda`: an expression in `epoch` (SPEC 3.5), checked when parsed."""
 
-class LambdaLR(Absolute):
+
+class _CompiledLambda:
+    """The compiled `lr_lambda` of LambdaLR and MultiplicativeLR."""
+
+    lr_lambda: str
+
+    @property
+    def compiled(self) -> Expression:
+        return compile_expression(self.lr_lambda, "epoch")
+
+
+class LambdaLR(_CompiledLambda, Absolute):
     """`lr(N) = base_lr * lr_lambda(N)`, with `lr_lambda` an expression in `epoch`.
 
     torch: `LambdaLR(optimizer, lr_lambda)`. The seed rule:
@@ -28,18 +41,9 @@ class LambdaLR(Absolute):
     """
 
     type: Literal["torch.LambdaLR"] = "torch.LambdaLR"
-    lr_lambda: str
+    lr_lambda: EpochExpression
     summary = "`base_lr * lr_lambda(epoch)`, the lambda an expression in `epoch`"
     example = {"type": "torch.LambdaLR", "base_lr": 0.1, "lr_lambda": "0.5 ** (epoch // 3)"}
-
-    @field_validator("lr_lambda")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        return checked_expression(v, "epoch")
-
-    @property
-    def compiled(self) -> Expression:
-        return compile_expression(self.lr_lambda, "epoch")
 
     def _value(self, k, env):
         factor = self.compiled(k, path=self._path + "/lr_lambda", integers=True)
@@ -49,7 +53,7 @@ class LambdaLR(Absolute):
         return 0 if self.compiled.is_constant else None
 
 
-class MultiplicativeLR(TorchNode):
+class MultiplicativeLR(_CompiledLambda, TorchNode):
     """`lr(N) = lr(N-1) * lr_lambda(N)`, `lr(0) = base_lr`: `base_lr * prod lr_lambda(1..N)`.
 
     torch: `MultiplicativeLR(optimizer, lr_lambda)`. A constant lambda is a closed form
@@ -66,18 +70,9 @@ class MultiplicativeLR(TorchNode):
     """
 
     type: Literal["torch.MultiplicativeLR"] = "torch.MultiplicativeLR"
-    lr_lambda: str
+    lr_lambda: EpochExpression
     summary = "multiplies the current lr by `lr_lambda(epoch)` at every step"
     example = {"type": "torch.MultiplicativeLR", "base_lr": 0.1, "lr_lambda": "0.95"}
-
-    @field_validator("lr_lambda")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        return checked_expression(v, "epoch")
-
-    @property
-    def compiled(self) -> Expression:
-        return compile_expression(self.lr_lambda, "epoch")
 
     def _constant(self) -> float | None:
         c = self.compiled
