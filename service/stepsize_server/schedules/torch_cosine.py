@@ -4,13 +4,19 @@ each trough, as torch's recursion does) and CosineAnnealingWarmRestarts (SGDR)."
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import field_validator
 
-from .base import Rate
-from .torch_node import Absolute, Env, TorchNode, as_ints, ascending, require
+from .base import Rate, must_be
+from .torch_node import (
+    Absolute,
+    Env,
+    PositiveCount,
+    TorchNode,
+    as_ints,
+    ascending,
+)
 
 
 def _cos1(k: np.ndarray | float, period: float) -> np.ndarray:
@@ -38,16 +44,10 @@ class CosineAnnealingLR(TorchNode):
     """
 
     type: Literal["torch.CosineAnnealingLR"] = "torch.CosineAnnealingLR"
-    T_max: int
+    T_max: PositiveCount
     eta_min: Rate = 0.0
     summary = "cosine from `base_lr` to `eta_min` over `T_max` epochs, then back up (periodic)"
     example = {"type": "torch.CosineAnnealingLR", "base_lr": 0.1, "T_max": 1000, "eta_min": 1e-5}
-
-    @field_validator("T_max")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        require(v > 0, "T_max", "> 0", v)
-        return v
 
     def _bump(self, env: Env) -> float:
         """What torch adds to the lr on the step after a trough."""
@@ -168,8 +168,8 @@ class CosineAnnealingWarmRestarts(Absolute):
     """
 
     type: Literal["torch.CosineAnnealingWarmRestarts"] = "torch.CosineAnnealingWarmRestarts"
-    T_0: int
-    T_mult: int = 1
+    T_0: Annotated[int, must_be("a positive integer", lambda v: v > 0)]
+    T_mult: Annotated[int, must_be("an integer >= 1", lambda v: v >= 1)] = 1
     eta_min: Rate = 0.0
     summary = "SGDR: cosine from `base_lr` to `eta_min`, restarting; cycles grow by `T_mult`"
     example = {
@@ -178,18 +178,6 @@ class CosineAnnealingWarmRestarts(Absolute):
         "T_0": 10,
         "T_mult": 2,
     }
-
-    @field_validator("T_0")
-    @classmethod
-    def _t0(cls, v: int) -> int:
-        require(v > 0, "T_0", "a positive integer", v)
-        return v
-
-    @field_validator("T_mult")
-    @classmethod
-    def _mult(cls, v: int) -> int:
-        require(v >= 1, "T_mult", "an integer >= 1", v)
-        return v
 
     def _cycle(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray | float]:
         """(T_cur, T_i) at epoch k, as torch's step() counts them."""

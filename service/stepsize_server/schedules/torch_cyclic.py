@@ -6,15 +6,24 @@ own: CyclicLR's `base_lr` is its lower bound, OneCycleLR has no `base_lr` at all
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from .base import PositiveReal, Rate
+from .base import PositiveReal, Rate, must_be
 from .expressions import compile_expression, power
-from .torch_node import Absolute, Env, ascending, between, checked_expression, require
+from .torch_node import (
+    Absolute,
+    Env,
+    NonNegCount,
+    PositiveCount,
+    PositiveInteger,
+    ascending,
+    between,
+    checked_expression,
+)
 
 # triangular2's `1 / 2 ** (cycle - 1)` at cycle 0, 1, ..., 1100: 0 from cycle 1025 on,
 # where 2 ** 1024 overflows.
@@ -57,8 +66,8 @@ class CyclicLR(Absolute):
     type: Literal["torch.CyclicLR"] = "torch.CyclicLR"
     base_lr: Rate
     max_lr: Rate
-    step_size_up: int = 2000
-    step_size_down: int | None = None
+    step_size_up: PositiveCount = 2000
+    step_size_down: NonNegCount | None = None
     mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
     gamma: Rate = 1.0
     scale_fn: str | None = None
@@ -72,18 +81,6 @@ class CyclicLR(Absolute):
         "step_size_up": 2000,
         "mode": "triangular2",
     }
-
-    @field_validator("step_size_up")
-    @classmethod
-    def _up(cls, v: int) -> int:
-        require(v > 0, "step_size_up", "> 0", v)
-        return v
-
-    @field_validator("step_size_down")
-    @classmethod
-    def _down(cls, v: int | None) -> int | None:
-        require(v is None or v >= 0, "step_size_down", ">= 0", v)
-        return v
 
     @field_validator("scale_fn")
     @classmethod
@@ -172,10 +169,10 @@ class OneCycleLR(Absolute):
     type: Literal["torch.OneCycleLR"] = "torch.OneCycleLR"
     base_lr: SkipJsonSchema[None] = Field(default=None, exclude=True)
     max_lr: Rate
-    total_steps: int | None = None
-    epochs: int | None = None
-    steps_per_epoch: int | None = None
-    pct_start: float = 0.3
+    total_steps: PositiveInteger | None = None
+    epochs: PositiveInteger | None = None
+    steps_per_epoch: PositiveInteger | None = None
+    pct_start: Annotated[float, must_be("between 0 and 1", lambda v: 0 <= v <= 1)] = 0.3
     anneal_strategy: Literal["cos", "linear"] = "cos"
     div_factor: PositiveReal = 25.0
     final_div_factor: PositiveReal = 1e4
@@ -193,18 +190,6 @@ class OneCycleLR(Absolute):
                 f"whatever the optimizer's lr. Received: base_lr={v!r}"
             )
         return None
-
-    @field_validator("total_steps", "epochs", "steps_per_epoch")
-    @classmethod
-    def _positive(cls, v: int | None, info: ValidationInfo) -> int | None:
-        require(v is None or v > 0, str(info.field_name), "a positive integer", v)
-        return v
-
-    @field_validator("pct_start")
-    @classmethod
-    def _pct(cls, v: float) -> float:
-        require(0 <= v <= 1, "pct_start", "between 0 and 1", v)
-        return v
 
     @model_validator(mode="after")
     def _phases(self) -> OneCycleLR:

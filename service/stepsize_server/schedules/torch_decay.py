@@ -11,14 +11,14 @@ million steps underflows to 0, where libm's pow is slow.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import ValidationInfo, field_validator
 
-from .base import NonNegInt, Rate
+from .base import NonNegInt, Rate, must_be
 from .expressions import power
-from .torch_node import TorchNode, as_ints, is_zero, require
+from .torch_node import NonNegCount, PositiveCount, TorchNode, as_ints, is_zero
 
 
 class StepLR(TorchNode):
@@ -37,16 +37,10 @@ class StepLR(TorchNode):
     """
 
     type: Literal["torch.StepLR"] = "torch.StepLR"
-    step_size: int
+    step_size: PositiveCount
     gamma: Rate = 0.1
     summary = "`base_lr * gamma ** (epoch // step_size)`"
     example = {"type": "torch.StepLR", "base_lr": 0.1, "step_size": 30, "gamma": 0.1}
-
-    @field_validator("step_size")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        require(v > 0, "step_size", "> 0", v)
-        return v
 
     def _maps(self, k, env):
         return np.where(as_ints(k) % self.step_size == 0, self.gamma, 1.0), None
@@ -147,21 +141,14 @@ class ConstantLR(TorchNode):
     """
 
     type: Literal["torch.ConstantLR"] = "torch.ConstantLR"
-    factor: float = 1.0 / 3
-    total_iters: int = 5
+    factor: Annotated[float, must_be("between 0 and 1", lambda v: 0 <= v <= 1)] = 1.0 / 3
+    total_iters: NonNegCount = 5
     summary = "`base_lr * factor` for `total_iters` epochs, then `base_lr`"
     example = {"type": "torch.ConstantLR", "base_lr": 0.1, "factor": 0.5, "total_iters": 4}
-
-    @field_validator("factor")
-    @classmethod
-    def _factor_range(cls, v: float) -> float:
-        require(0 <= v <= 1, "factor", "between 0 and 1", v)
-        return v
 
     @field_validator("total_iters")
     @classmethod
     def _iters(cls, v: int, info: ValidationInfo) -> int:
-        require(v >= 0, "total_iters", ">= 0", v)
         if v > 0 and info.data.get("factor") == 0:
             raise ValueError(
                 "Argument `factor` must be > 0 when total_iters > 0 (torch divides by it "
@@ -212,9 +199,9 @@ class LinearLR(TorchNode):
     """
 
     type: Literal["torch.LinearLR"] = "torch.LinearLR"
-    start_factor: float = 1.0 / 3
-    end_factor: float = 1.0
-    total_iters: int = 5
+    start_factor: Annotated[float, must_be("in (0, 1]", lambda v: 0 < v <= 1)] = 1.0 / 3
+    end_factor: Annotated[float, must_be("in [0, 1]", lambda v: 0 <= v <= 1)] = 1.0
+    total_iters: NonNegCount = 5
     summary = "linear multiplier from `start_factor` to `end_factor` over `total_iters`"
     example = {
         "type": "torch.LinearLR",
@@ -222,24 +209,6 @@ class LinearLR(TorchNode):
         "start_factor": 0.01,
         "total_iters": 500,
     }
-
-    @field_validator("start_factor")
-    @classmethod
-    def _start(cls, v: float) -> float:
-        require(0 < v <= 1, "start_factor", "in (0, 1]", v)
-        return v
-
-    @field_validator("end_factor")
-    @classmethod
-    def _end(cls, v: float) -> float:
-        require(0 <= v <= 1, "end_factor", "in [0, 1]", v)
-        return v
-
-    @field_validator("total_iters")
-    @classmethod
-    def _iters(cls, v: int) -> int:
-        require(v >= 0, "total_iters", ">= 0", v)
-        return v
 
     def _initial(self, lr, env):
         return lr * self.start_factor
@@ -331,22 +300,10 @@ class PolynomialLR(TorchNode):
     """
 
     type: Literal["torch.PolynomialLR"] = "torch.PolynomialLR"
-    total_iters: int = 5
-    power: float = 1.0
+    total_iters: NonNegCount = 5
+    power: Annotated[float, must_be(">= 0", lambda v: v >= 0)] = 1.0
     summary = "`base_lr * (1 - min(epoch, total_iters) / total_iters) ** power`"
     example = {"type": "torch.PolynomialLR", "base_lr": 0.1, "total_iters": 1000, "power": 2.0}
-
-    @field_validator("total_iters")
-    @classmethod
-    def _iters(cls, v: int) -> int:
-        require(v >= 0, "total_iters", ">= 0", v)
-        return v
-
-    @field_validator("power")
-    @classmethod
-    def _power(cls, v: float) -> float:
-        require(v >= 0, "power", ">= 0", v)
-        return v
 
     def _restart(self, lr, env):
         t = self.total_iters

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 import numpy as np
 from pydantic import AfterValidator, Field, PrivateAttr
 
-from .base import Context, Node, Rate
+from .base import Context, Node, Rate, must_be
 from .errors import StepOutOfRange, pointer
 from .expressions import compile_expression
 from .torch_recurrence import Map, Stepper
@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     Schedule = Node
 
 
-def require(ok: bool, name: str, rule: str, value: object) -> None:
-    """Keras-style argument check: raises ValueError naming the argument and its value."""
-    if not ok:
-        raise ValueError(f"Argument `{name}` must be {rule}. Received: {name}={value!r}")
+PositiveCount = Annotated[int, must_be("> 0", lambda v: v > 0)]
+"""A count torch divides by (`step_size`, `T_max`, ...): > 0, checked up front."""
+NonNegCount = Annotated[int, must_be(">= 0", lambda v: v >= 0)]
+PositiveInteger = Annotated[int, must_be("a positive integer", lambda v: v > 0)]
 
 
 def checked_expression(text: str, variable: str) -> str:
