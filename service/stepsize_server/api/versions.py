@@ -59,7 +59,7 @@ def publish(
         labels=body.labels,
         actor=caller.actor,
     )
-    pinned = cache.remember(result.record)
+    pinned = cache.remember(result.record, compiled)
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = (
         f"/v1/schedules/{namespace}/{name}/versions/{result.record.version}"

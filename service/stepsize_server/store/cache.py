@@ -94,9 +94,13 @@ class VersionCache:
         record = get_version(self.db, namespace=namespace, name=name, version=version)
         return self.remember(record)
 
-    def remember(self, record: VersionRecord) -> PinnedVersion:
-        """Cache a version read or written elsewhere (e.g. just published)."""
-        compiled = self.compile(record.digest, record.definition)
+    def remember(self, record: VersionRecord, compiled: Compiled | None = None) -> PinnedVersion:
+        """Cache a version read or written elsewhere; a caller that has just compiled its
+        definition (publish) passes `compiled`, so it is not parsed a second time."""
+        if compiled is not None and compiled.digest == record.digest:
+            compiled = self.compiled.put(record.digest, compiled)
+        else:
+            compiled = self.compile(record.digest, record.definition)
         pinned = PinnedVersion(record=record, compiled=compiled)
         return self.versions.put((record.namespace, record.name, record.version), pinned)
 
