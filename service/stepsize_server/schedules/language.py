@@ -397,8 +397,6 @@ def _sorted(value: Any) -> Any:
         return {k: _sorted(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [_sorted(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and not math.isfinite(value):
-        return value
     return value
 
 
