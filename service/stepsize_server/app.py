@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses={"4XX": {"model": Problem, "description": "problem+json"}},
+        # /docs and /redoc are api/web.py's, on vendored assets (FastAPI's load a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
