@@ -10,9 +10,12 @@ Pure: no I/O, no clock, no globals beyond caches. Entry points:
 
 Every invalid definition raises `InvalidDefinition`, whose `errors` list `{path, message}`
 with JSON pointers.
+
+Layout: the shared machinery at the top (`node`, `params`, `steps`, `validation`,
+`evaluation`, `lint`, `registry`, `errors`); one package per family (`core`, `keras`,
+`torch`, `hf`) and the expression language (`expressions`).
 """
 
-from .base import MAX_STEP, Context, Node
 from .errors import (
     ErrorItem,
     EvaluationError,
@@ -21,20 +24,19 @@ from .errors import (
     ScheduleError,
     StepOutOfRange,
 )
-from .language import (
-    TYPE_NAMES,
-    TYPES,
+from .evaluation import (
     Compiled,
-    Schedule,
     canonical_json,
-    check_steps,
     compile_definition,
     digest,
     evaluate,
     horizon,
     normalize,
-    parse,
 )
+from .node import MAX_STEP, Context, Node
+from .registry import TYPE_NAMES, TYPES, Schedule
+from .steps import check_steps
+from .validation import parse
 
 __all__ = [
     "MAX_STEP",

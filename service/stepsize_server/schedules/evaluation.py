@@ -1,0 +1,146 @@
+"""The entry points on whole definitions: compile, normalize, digest, evaluate, horizon.
+
+Re-exported by `stepsize_server.schedules`. Parsing is in `validation`, the checks of the
+values in `lint`, the checks of the steps in `steps`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import EvaluationError
+from .lint import check_grid, check_values, relocated, values_located
+from .node import Context, Node
+from .steps import as_number, check_scalar_step, check_steps, context
+from .validation import parse
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A validated definition, ready to evaluate many times without re-parsing."""
+
+    node: Node
+    normalized: dict[str, Any]
+    digest: str
+
+    def evaluate(self, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
+        """Learning rates at `steps` (float64). Raises InvalidStep or EvaluationError."""
+        return evaluate_node(self.node, steps, steps_per_epoch=steps_per_epoch)
+
+    def value(self, step: Any, *, steps_per_epoch: int | None = None) -> float:
+        """The learning rate at one step: `evaluate` without its array bookkeeping.
+
+        Raises InvalidStep or EvaluationError exactly as `evaluate` does."""
+        check_scalar_step(step)
+        ctx = context(steps_per_epoch)
+        with np.errstate(all="ignore"):
+            try:
+                out = float(self.node.values(np.array([float(step)]), ctx)[0])
+            except EvaluationError as exc:
+                raise relocated(exc, as_number(step)) from None
+        if not math.isfinite(out) or out < 0:
+            what = "negative" if math.isfinite(out) else "non-finite"
+            step = as_number(step)
+            raise EvaluationError(step, f"the learning rate at step {step} is {what} ({out!r})")
+        return out
+
+    def horizon(self, *, steps_per_epoch: int | None = None) -> int | None:
+        """The first step from which the value never changes, or None."""
+        return self.node.horizon(Context(steps_per_epoch=steps_per_epoch))
+
+
+def compile_definition(definition: Any, *, check_values: bool = True) -> Compiled:
+    """Parse, normalize and digest `definition`; with `check_values`, also reject a
+    definition that yields a non-finite or negative value on the publish grid.
+
+    Raises InvalidDefinition (EvaluationError for a bad value)."""
+    node = parse(definition)
+    normalized = dump(node)
+    if check_values:
+        check_grid(node)
+    return Compiled(node=node, normalized=normalized, digest=digest_of_normalized(normalized))
+
+
+def normalize(definition: Any) -> dict[str, Any]:
+    """The validated definition with defaults filled in and keys sorted.
+
+    Raises InvalidDefinition (with JSON pointers) for any broken rule, including values
+    that are negative or non-finite on the publish grid."""
+    return compile_definition(definition).normalized
+
+
+def digest(definition: Any) -> str:
+    """`sha256:<hex>` of the canonical JSON of the normalized definition.
+
+    Raises InvalidDefinition for a bad definition (values are not checked)."""
+    return digest_of_normalized(compile_definition(definition, check_values=False).normalized)
+
+
+def horizon(definition: Any, *, steps_per_epoch: int | None = None) -> int | None:
+    """The first step from which the value never changes, or None if it never settles.
+
+    Raises InvalidDefinition for a bad definition."""
+    return parse(definition).horizon(Context(steps_per_epoch=steps_per_epoch))
+
+
+def evaluate(definition: Any, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
+    """Learning rates (float64 array shaped like `steps`) for a definition.
+
+    Raises InvalidDefinition for a bad definition, InvalidStep for a bad step and
+    EvaluationError naming the first step whose value is non-finite or negative."""
+    return evaluate_node(parse(definition), steps, steps_per_epoch=steps_per_epoch)
+
+
+def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
+    """Evaluate a parsed node at validated steps, checking every value (see `evaluate`)."""
+    t = check_steps(steps)
+    ctx = context(steps_per_epoch)
+    flat = t.reshape(-1)
+    out = values_located(node, flat, ctx)
+    check_values(flat, out)
+    return out.reshape(t.shape)
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, floats in shortest round-trip form (Python's repr)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest_of_normalized(normalized: dict[str, Any]) -> str:
+    """`sha256:<hex>` of the canonical JSON of an already normalized definition."""
+    return "sha256:" + hashlib.sha256(canonical_json(normalized).encode()).hexdigest()
+
+
+def dump(node: Node) -> dict[str, Any]:
+    """The normalized JSON form of a node tree (defaults filled, None-valued keys kept
+    except where a family's `tidy_dump` drops them), keys sorted recursively."""
+    data: dict[str, Any] = node.model_dump(mode="json")
+    _tidy(node, data)
+    return _sorted(data)  # type: ignore[no-any-return]
+
+
+def _tidy(node: Node, data: dict[str, Any]) -> None:
+    node.tidy_dump(data)
+    for rel, child in node.children():
+        _tidy(child, _resolve(data, rel))
+
+
+def _resolve(data: Any, rel: str) -> Any:
+    for part in rel.split("/")[1:]:
+        key = part.replace("~1", "/").replace("~0", "~")
+        data = data[int(key)] if isinstance(data, list) else data[key]
+    return data
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
