@@ -10,7 +10,11 @@ import { $, esc } from "./util.js";
 const SCHEDULE = /^#\/s\/([a-z0-9._-]+)\/([a-z0-9._-]+)(?:@(\d+))?$/;
 
 function route() {
-  const view = $("#view");
+  // A fresh element per page: answers still in flight for the previous page land in the
+  // detached old one.
+  const view = document.createElement("main");
+  view.id = "view";
+  $("#view").replaceWith(view);
   const hash = (location.hash || "#/").split("?")[0];
   const match = SCHEDULE.exec(hash);
   document.querySelectorAll("header nav a[data-nav]").forEach((a) =>

@@ -46,6 +46,10 @@ export class CurveChart {
     this.shown = this.base;
     this.container.innerHTML = "";
     this.plot = new uPlot(this.options(), this.data(this.base), this.container);
+    // State for people and tests alike: what the chart shows right now.
+    this.container.dataset.scale = this.log ? "log" : "linear";
+    this.container.dataset.unit = this.spe ? "epochs" : "steps";
+    this.container.dataset.stride = String(range.stride);
     this.container.dataset.ready = "1";
     window.addEventListener("resize", () => this.plot.setSize(this.size()));
   }
@@ -77,7 +81,7 @@ export class CurveChart {
       },
       axes: [
         { label: unit },
-        { label: "learning rate", size: 76, values: (u, splits) => splits.map((v) => `${+v.toPrecision(6)}`) },
+        { label: "learning rate", size: 76, values: (u, splits) => splits.map((v) => (v === null ? "" : `${+v.toPrecision(6)}`)) },
       ],
       series: [
         { label: unit },
@@ -110,7 +114,11 @@ export class CurveChart {
     const step = this.shown.steps[idx];
     const values = this.shown.series.map((lr) => lr[idx]);
     const where = this.spe ? `step ${step} (epoch ${+(step / this.spe).toFixed(3)})` : `step ${step}`;
-    el.textContent = [where, ...values.map((v, i) => `${this.labels[i]}: lr ${formatLr(v)}`)].join("  ·  ");
+    el.innerHTML = [
+      where,
+      ...values.map((v, i) =>
+        `<span style="color:${COLORS[i % COLORS.length]}">${this.labels[i]}: lr ${formatLr(v)}</span>`),
+    ].join("  ·  ");
     el.dataset.step = String(step);
     values.forEach((v, i) => (el.dataset[i ? `lr${i + 1}` : "lr"] = formatLr(v)));
   }
@@ -133,6 +141,7 @@ export class CurveChart {
       if (seq !== this.seq) return;
       curve = splice(this.base, fine, range.start, range.stop);
     }
+    this.container.dataset.stride = String(Math.min(range.stride, this.baseStride));
     if (curve === this.shown) return;
     this.shown = curve;
     this.plot.setData(this.data(curve), false);
@@ -142,9 +151,9 @@ export class CurveChart {
 
 /** `base` with its points in [start, stop) replaced by `fine`'s. */
 function splice(base, fine, start, stop) {
-  const keep = base.steps.map((s, i) => [s, i]).filter(([s]) => s < start || s >= stop);
-  const before = keep.filter(([s]) => s < start).map(([, i]) => i);
-  const after = keep.filter(([s]) => s >= stop).map(([, i]) => i);
+  const indexes = base.steps.map((_, i) => i);
+  const before = indexes.filter((i) => base.steps[i] < start);
+  const after = indexes.filter((i) => base.steps[i] >= stop);
   const pick = (arr, idx) => idx.map((i) => arr[i]);
   return {
     steps: [...pick(base.steps, before), ...fine.steps, ...pick(base.steps, after)],

@@ -4,8 +4,16 @@
 
 import { ApiError, api, definitionPointer, getToken, schedulePath } from "./api.js";
 import { CurveChart, defaultStop } from "./chart.js";
-import { $, debounce, errorText, esc, hashParams } from "./util.js";
+import { debounce, errorText, esc, hashParams } from "./util.js";
 
+// The page being shown: every lookup goes through it, so an answer that arrives after
+// the user has moved on writes into the old (detached) page, never into the new one.
+let root = document;
+const $ = (selector) => root.querySelector(selector);
+
+let seq = 0;
+const DRAFT_KEY = "stepsize.draft";
+const DRAFT_FIELDS = ["#pub-namespace", "#pub-name", "#pub-description", "#spe"];
 const STARTER = {
   type: "warmup",
   steps: 500,
@@ -13,6 +21,8 @@ const STARTER = {
 };
 
 export async function renderPlayground(view) {
+  root = view;
+  seq += 1;
   const from = hashParams().get("from");
   view.innerHTML = `
     <div class="cols">
@@ -44,12 +54,31 @@ export async function renderPlayground(view) {
   const editor = $("#editor");
   editor.value = JSON.stringify(STARTER, null, 2);
   if (from) await startFrom(editor, from);
+  else restoreDraft(editor);
   loadExamples(editor);
   const check = debounce(() => checkDefinition(editor.value), 250);
   editor.addEventListener("input", check);
   $("#spe").addEventListener("input", check);
+  // The draft outlives a reload or a new token (kept for this tab, like the token).
+  view.addEventListener("input", () => saveDraft(editor));
   $("#publish").onclick = () => publish(editor.value);
   await checkDefinition(editor.value);
+}
+
+function saveDraft(editor) {
+  const fields = Object.fromEntries(DRAFT_FIELDS.map((id) => [id, $(id).value]));
+  sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ text: editor.value, fields }));
+}
+
+function restoreDraft(editor) {
+  try {
+    const draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+    if (!draft) return;
+    editor.value = draft.text;
+    for (const [id, value] of Object.entries(draft.fields || {})) if ($(id)) $(id).value = value;
+  } catch {
+    sessionStorage.removeItem(DRAFT_KEY);
+  }
 }
 
 async function startFrom(editor, ref) {
@@ -66,9 +95,9 @@ async function startFrom(editor, ref) {
 }
 
 async function loadExamples(editor) {
+  const select = $("#example");
   try {
     const catalog = await api("/v1/types");
-    const select = $("#example");
     select.innerHTML += catalog.types
       .map((t, i) => `<option value="${i}">${esc(t.type)}: ${esc(t.summary)}</option>`).join("");
     select.onchange = () => {
@@ -81,8 +110,6 @@ async function loadExamples(editor) {
   }
 }
 
-let seq = 0;
-
 /** Validate, then draw; a later edit wins over an earlier answer still in flight. */
 async function checkDefinition(text) {
   const mine = ++seq;
@@ -94,6 +121,7 @@ async function checkDefinition(text) {
   } catch (error) {
     status.innerHTML = `<span class="bad">not JSON: ${esc(error.message)}</span>`;
     errors.innerHTML = "";
+    clearCurve();
     return;
   }
   let checked;
@@ -121,6 +149,7 @@ function showProblem(error) {
     return;
   }
   status.innerHTML = `<span class="bad" id="invalid">invalid: ${esc(error.message)}</span>`;
+  clearCurve();
   const items = error.problem.errors || [];
   errors.innerHTML = items.map((e) => {
     const pointer = definitionPointer(e.path);
@@ -128,7 +157,17 @@ function showProblem(error) {
   }).join("");
 }
 
+/** No curve, digest or warnings for a definition that has none. */
+function clearCurve() {
+  $("#chart").innerHTML = '<p class="muted">no curve until the definition is valid</p>';
+  delete $("#chart").dataset.ready;
+  $("#readout").textContent = "";
+  $("#meta").innerHTML = "";
+  $("#warnings").innerHTML = "";
+}
+
 async function drawCurve(definition, horizon, mine) {
+  if (mine !== seq) return;
   const spe = Number($("#spe").value) || null;
   const chart = new CurveChart($("#chart"), $("#readout"), {
     labels: ["lr"],
@@ -141,7 +180,6 @@ async function drawCurve(definition, horizon, mine) {
     },
   });
   try {
-    if (mine !== seq) return;
     await chart.draw();
     chart.showReadout(null);
   } catch (error) {

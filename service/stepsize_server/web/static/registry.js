@@ -2,7 +2,7 @@
 // latest version and last change. Filters live in the hash (#/?namespace=vision&q=res).
 
 import { api } from "./api.js";
-import { $, ago, debounce, errorText, esc, hashParams, setHashParams } from "./util.js";
+import { ago, debounce, errorText, esc, hashParams, setHashParams } from "./util.js";
 
 const PAGE = 500;
 
@@ -37,14 +37,14 @@ export async function renderRegistry(view) {
     setHashParams(params);
     try {
       const [everything, shown] = await Promise.all([allSchedules({}), allSchedules(filters)]);
-      renderNamespaces(everything, params.get("namespace"), (ns) => {
+      renderNamespaces(view, everything, params.get("namespace"), (ns) => {
         if (ns) params.set("namespace", ns);
         else params.delete("namespace");
         refresh();
       });
-      renderTable(shown);
+      renderTable(view, shown);
     } catch (error) {
-      $("#schedules").innerHTML = `<p class="bad" id="load-error">${esc(errorText(error))}</p>`;
+      view.querySelector("#schedules").innerHTML = `<p class="bad" id="load-error">${esc(errorText(error))}</p>`;
     }
   };
   const filter = (key) => debounce((event) => {
@@ -53,24 +53,24 @@ export async function renderRegistry(view) {
     else params.delete(key);
     refresh();
   }, 200);
-  $("#search").oninput = filter("q");
-  $("#tag-filter").oninput = filter("tag");
+  view.querySelector("#search").oninput = filter("q");
+  view.querySelector("#tag-filter").oninput = filter("tag");
   await refresh();
 }
 
-function renderNamespaces(items, current, choose) {
+function renderNamespaces(view, items, current, choose) {
   const counts = new Map();
   for (const s of items) counts.set(s.namespace, (counts.get(s.namespace) || 0) + 1);
   const chip = (ns, label) =>
     `<button class="chip ${ns === (current || "") ? "on" : ""}" data-ns="${esc(ns)}">${label}</button>`;
-  $("#namespaces").innerHTML = chip("", `all namespaces (${items.length})`) +
+  view.querySelector("#namespaces").innerHTML = chip("", `all namespaces (${items.length})`) +
     [...counts].map(([ns, n]) => chip(ns, `${esc(ns)} (${n})`)).join("");
-  $("#namespaces").querySelectorAll("button").forEach((b) => (b.onclick = () => choose(b.dataset.ns)));
+  view.querySelector("#namespaces").querySelectorAll("button").forEach((b) => (b.onclick = () => choose(b.dataset.ns)));
 }
 
-function renderTable(items) {
+function renderTable(view, items) {
   if (!items.length) {
-    $("#schedules").innerHTML =
+    view.querySelector("#schedules").innerHTML =
       '<p class="muted" id="empty">No schedules match. An empty registry? Run <code>stepsize-server load-demo</code>, or publish one from the <a href="#/playground">playground</a>.</p>';
     return;
   }
@@ -86,7 +86,7 @@ function renderTable(items) {
       <td>${s.version_count}</td>
       <td>${ago(s.updated_at)}</td></tr>`;
   });
-  $("#schedules").innerHTML = `<table id="schedule-table">
+  view.querySelector("#schedules").innerHTML = `<table id="schedule-table">
     <thead><tr><th>schedule</th><th>latest</th><th>tags</th><th>versions</th><th>last change</th></tr></thead>
     <tbody>${rows.join("")}</tbody></table>`;
 }

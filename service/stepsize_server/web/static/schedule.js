@@ -5,7 +5,7 @@
 import { api, apiBlob, schedulePath } from "./api.js";
 import { CurveChart, defaultStop } from "./chart.js";
 import { snippets } from "./snippets.js";
-import { $, ago, errorText, esc, hashParams, setHashParams, wireCopyButtons } from "./util.js";
+import { ago, errorText, esc, hashParams, setHashParams, wireCopyButtons } from "./util.js";
 
 async function lrRange(ref, version, start, stop, stride, spe) {
   const query = new URLSearchParams({ version, start, stop, stride });
@@ -89,13 +89,13 @@ export async function renderSchedule(view, ref, pinned) {
     setHashParams(params);
     renderSchedule(view, ref, pinned);
   };
-  $("#log").onchange = (e) => update("log", e.target.checked ? "1" : null);
-  $("#x-unit").onchange = (e) => update("x", e.target.value === "epochs" ? "epochs" : null);
-  $("#spe").onchange = (e) => update("spe", e.target.value);
-  $("#stop").onchange = (e) => update("stop", e.target.value);
-  $("#compare").onchange = (e) => update("vs", e.target.value);
+  view.querySelector("#log").onchange = (e) => update("log", e.target.checked ? "1" : null);
+  view.querySelector("#x-unit").onchange = (e) => update("x", e.target.value === "epochs" ? "epochs" : null);
+  view.querySelector("#spe").onchange = (e) => update("spe", e.target.value);
+  view.querySelector("#stop").onchange = (e) => update("stop", e.target.value);
+  view.querySelector("#compare").onchange = (e) => update("vs", e.target.value);
   view.querySelectorAll("button.overlay").forEach((b) => (b.onclick = () => update("vs", b.dataset.version)));
-  $("#svg").onclick = async () => {
+  view.querySelector("#svg").onclick = async () => {
     const query = new URLSearchParams({ version });
     if (log) query.set("log", "true");
     if (spe) query.set("steps_per_epoch", spe);
@@ -112,11 +112,11 @@ export async function renderSchedule(view, ref, pinned) {
         const other = await api(`${schedulePath(ref)}/versions/${compare}${spe ? `?steps_per_epoch=${spe}` : ""}`);
         stop = Math.max(stop, defaultStop(other.horizon));
       } catch (error) {
-        $("#readout").innerHTML = `<span class="bad">${esc(errorText(error))}</span>`;
+        view.querySelector("#readout").innerHTML = `<span class="bad">${esc(errorText(error))}</span>`;
       }
     }
   }
-  const chart = new CurveChart($("#chart"), $("#readout"), {
+  const chart = new CurveChart(view.querySelector("#chart"), view.querySelector("#readout"), {
     labels: shown.map((v) => `v${v}`),
     log,
     stepsPerEpoch: epochs ? spe : null,
@@ -131,6 +131,6 @@ export async function renderSchedule(view, ref, pinned) {
     await chart.draw();
     chart.showReadout(null);
   } catch (error) {
-    $("#chart").innerHTML = `<p class="bad" id="chart-error">${esc(errorText(error))}</p>`;
+    view.querySelector("#chart").innerHTML = `<p class="bad" id="chart-error">${esc(errorText(error))}</p>`;
   }
 }
