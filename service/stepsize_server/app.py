@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from . import __version__
-from .api import ROUTERS, problems
-from .api.metrics import Metrics
-from .api.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from .api import errors
 from .api.models import Problem
-from .api.schema import schedule_schemas
+from .api.openapi import build_openapi
+from .api.routes import ROUTERS
+from .observability.metrics import Metrics
+from .observability.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from .settings import Settings
 from .store import Database, VersionCache, upgrade
 
@@ -55,29 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     for router in ROUTERS:
         app.include_router(router)
-    problems.install(app)
+    errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
-    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the schedule language's schemas (cached on the app).
-    Raises RuntimeError if a language schema name collides with an API model's."""
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        document = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for name, schema in schedule_schemas().items():
-            if name in schemas:
-                raise RuntimeError(f"OpenAPI schema name collision: {name}")
-            schemas[name] = schema
-        app.openapi_schema = document
-    return app.openapi_schema

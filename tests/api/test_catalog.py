@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from stepsize_server.schedules import TYPE_NAMES, compile_definition
+from stepsize_server.schedules import TYPE_NAMES, TYPES, compile_definition
 
 
 def test_catalog_lists_every_type_with_parameters(anon: httpx.Client) -> None:
@@ -29,3 +29,31 @@ def test_catalog_lists_every_type_with_parameters(anon: httpx.Client) -> None:
 def test_catalog_examples_are_valid(anon: httpx.Client) -> None:
     for info in anon.get("/v1/types").json()["types"]:
         compile_definition(info["example"])
+
+
+def test_every_parameter_is_described(anon: httpx.Client) -> None:
+    """The catalog's words come from the models' field descriptions, the same ones that
+    openapi.yaml shows; a parameter without one leaves the UI without help."""
+    types = anon.get("/v1/types").json()["types"]
+    undescribed = [
+        f"{info['type']}.{parameter['name']}"
+        for info in types
+        for parameter in info["parameters"]
+        if not (parameter["description"] or "").strip()
+    ]
+    total = sum(len(info["parameters"]) for info in types)
+    assert total > 0
+    assert not undescribed, f"{len(undescribed)} of {total} parameters lack a description"
+
+
+def test_parameter_descriptions_are_the_model_fields(anon: httpx.Client) -> None:
+    """Each description is the schedule model's own `Field(description=...)`, also the
+    description of that property in the type's JSON schema."""
+    models = {cls.model_fields["type"].default: cls for cls in TYPES}
+    for info in anon.get("/v1/types").json()["types"]:
+        fields = models[info["type"]].model_fields
+        for parameter in info["parameters"]:
+            field = fields[parameter["name"]]
+            assert parameter["description"] == field.description, parameter["name"]
+            if field.description:
+                assert parameter["schema"].get("description") == field.description

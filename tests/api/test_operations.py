@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from stepsize_server.api.logs import JsonFormatter
+from stepsize_server.observability.logs import JsonFormatter
 from stepsize_server.store import Database
 
 from .conftest import problem, published

@@ -17,13 +17,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from ..store import Database, VersionCache
 from ..store.records import TokenRecord
 from ..store.tokens import find_token
-from .metrics import Metrics
+from .errors import ApiError
 from .params import Namespace
-from .problems import ApiError
 
 ANONYMOUS = "anonymous"
 

@@ -3,7 +3,8 @@
 FastAPI validates each declared parameter separately, which costs ~20 µs apiece; for the
 single-step lr query that is most of the request. The hot route therefore takes the
 `Request`, validates the path names with one regex and the query with one pydantic model
-(`parse`), and documents both in OpenAPI from the same model (`openapi_parameters`).
+(`parse`), and documents both in OpenAPI from the same model (`openapi_parameters`). The
+bounds and descriptions are those of `params`, declared once for every route.
 Errors are the same `RequestValidationError` FastAPI would raise, so they become the same
 problem+json documents."""
 
@@ -16,11 +17,12 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from .names import NAME_HELP, NAME_PATTERN
+from .names import NAME_PATTERN
+from .params import NAME, NAMESPACE
 
 M = TypeVar("M", bound=BaseModel)
 _NAME = re.compile(NAME_PATTERN)
-PATH_DOCS = {"namespace": "the team: " + NAME_HELP, "name": "the schedule: " + NAME_HELP}
+PATH_DOCS = {"namespace": NAMESPACE.description, "name": NAME.description}
 
 
 def names(request: Request) -> tuple[str, str]:

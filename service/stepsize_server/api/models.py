@@ -29,6 +29,12 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FromRecord(BaseModel):
+    """An output model read from a store record's attributes (`model_validate(record)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
 class VersionCreate(Input):
     definition: Definition
     description: str | None = Field(None, max_length=10_000)
@@ -52,7 +58,7 @@ class VersionPublic(BaseModel):
     )
 
 
-class VersionItem(BaseModel):
+class VersionItem(FromRecord):
     version: int
     digest: str
     author: str
@@ -67,7 +73,7 @@ class VersionList(BaseModel):
     next_cursor: str | None
 
 
-class SchedulePublic(BaseModel):
+class SchedulePublic(FromRecord):
     namespace: str
     name: str
     latest_version: int
@@ -183,7 +189,7 @@ class Catalog(BaseModel):
     types: list[TypeInfo]
 
 
-class AuditEntryPublic(BaseModel):
+class AuditEntryPublic(FromRecord):
     id: int
     at: datetime
     actor: str
@@ -203,7 +209,7 @@ class TokenCreate(Input):
     description: str = Field("", max_length=200)
 
 
-class TokenPublic(BaseModel):
+class TokenPublic(FromRecord):
     id: int
     prefix: str = Field(description="the first characters of the secret, to recognize it")
     scopes: list[str]

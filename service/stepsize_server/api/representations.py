@@ -1,4 +1,5 @@
-"""Content negotiation, encoders and conditional-request helpers for learning rates.
+"""Representations of learning rates: the JSON, `.npy` and CSV encoders, and the ETag and
+caching headers of conditional requests.
 
 Encoders have no Python-level loop over steps: `.npy` is a header plus the array's bytes,
 JSON and CSV are formatted by C iteration (`tolist`, `json.dumps`, `map`/`join`)."""
@@ -13,51 +14,10 @@ from typing import Any
 import numpy as np
 from starlette.responses import Response
 
-from .problems import ApiError
+from .negotiation import CSV, NPY
 
-JSON = "application/json"
-NPY = "application/x-npy"
-CSV = "text/csv"
-MEDIA_TYPES = (JSON, NPY, CSV)
-# Values per answer (SPEC 4).
-MAX_VALUES = {JSON: 1_000_000, NPY: 10_000_000, CSV: 1_000_000}
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
-
-
-def negotiate(accept: str | None, offered: tuple[str, ...] = MEDIA_TYPES) -> str:
-    """The offered media type the Accept header prefers (JSON when absent or `*/*`).
-    Raises ApiError 406 when it accepts none of them."""
-    if not accept:
-        return offered[0]
-    best, best_q = None, 0.0
-    for index, part in enumerate(accept.split(",")):
-        media, _, params = part.strip().partition(";")
-        media = media.strip().lower()
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        for rank, candidate in enumerate(offered):
-            if (
-                media == candidate
-                or media == "*/*"
-                or (media.endswith("/*") and candidate.startswith(media[:-1]))
-            ):
-                # Exact matches beat wildcards; then the client's q; then our order.
-                score = q + (0.001 if media == candidate else 0) - rank * 1e-6 - index * 1e-9
-                if q > 0 and score > best_q:
-                    best, best_q = candidate, score
-    if best is None:
-        raise ApiError(
-            "not_acceptable",
-            f"cannot answer Accept: {accept}; offered: {', '.join(offered)}",
-        )
-    return best
 
 
 def etag(digest: str, query: str, media: str) -> str:
@@ -78,6 +38,8 @@ def matches(if_none_match: str | None, tag: str) -> bool:
 
 
 def lr_headers(version: int, digest: str, tag: str, pinned: bool) -> dict[str, str]:
+    """The headers of every learning-rate answer; a version pinned by number is cacheable
+    forever."""
     return {
         "X-Stepsize-Version": str(version),
         "X-Stepsize-Digest": digest,
@@ -86,19 +48,8 @@ def lr_headers(version: int, digest: str, tag: str, pinned: bool) -> dict[str, s
     }
 
 
-def check_size(count: int, media: str, *, path: str = "/query/stop") -> None:
-    """Raises ApiError 422 when `count` values are too many for `media`."""
-    limit = MAX_VALUES[media]
-    if count > limit:
-        hint = " (ask for application/x-npy, up to 10,000,000)" if media != NPY else ""
-        raise ApiError(
-            "range_too_large",
-            f"the range holds {count} values; {media} answers at most {limit}{hint}",
-            errors=[{"path": path, "message": f"at most {limit} values per request"}],
-        )
-
-
 def json_bytes(data: dict[str, Any]) -> bytes:
+    """Compact JSON. Raises ValueError for a non-finite float."""
     return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -131,8 +82,10 @@ def encode(media: str, payload: dict[str, Any], steps: np.ndarray, values: np.nd
 
 
 def respond(body: bytes, media: str, headers: dict[str, str], status: int = 200) -> Response:
+    """A response of already encoded bytes."""
     return Response(body, status_code=status, media_type=media, headers=headers)
 
 
 def not_modified(headers: dict[str, str]) -> Response:
+    """304, with the headers a 200 would have had."""
     return Response(status_code=304, headers=headers)

@@ -3,18 +3,21 @@ evaluating with metrics. No HTTP routing here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from ..schedules import MAX_STEP, Compiled, ScheduleError, check_steps
+from ..observability.metrics import Metrics
+from ..schedules import Compiled, ScheduleError, check_steps
 from ..store import Database, PinnedVersion, VersionCache
 from ..store.versions import resolve_version
-from .metrics import Metrics
-from .problems import ApiError, from_schedule_error
+from .errors import ApiError, from_schedule_error
+from .params import START, STOP, STRIDE, Param
 
+T = TypeVar("T")
 # Ranges above this many steps are evaluated and encoded in a worker thread, so that one
 # big answer does not stall the event loop for everyone else.
 INLINE_STEPS = 20_000
@@ -69,9 +72,9 @@ def step_range(start: Any, stop: Any, stride: Any, *, at: str) -> StepRange:
     """Validate a range given as JSON values: start 0..2**53 (default 0), stop
     0..2**53+1 (exclusive), stride >= 1 (default 1). Raises ApiError 422 naming the value."""
     return StepRange(
-        start=_integer(0 if start is None else start, "start", 0, MAX_STEP, at),
-        stop=_integer(stop, "stop", 0, MAX_STEP + 1, at),
-        stride=_integer(1 if stride is None else stride, "stride", 1, MAX_STEP, at),
+        start=_integer(0 if start is None else start, "start", START, at),
+        stop=_integer(stop, "stop", STOP, at),
+        stride=_integer(1 if stride is None else stride, "stride", STRIDE, at),
     )
 
 
@@ -97,14 +100,17 @@ def evaluate(
     return values
 
 
-async def maybe_in_thread(count: int, fn: Any, *args: Any) -> Any:
-    """`fn(*args)`, in a worker thread when `count` steps make it slow."""
+async def maybe_in_thread(count: int, fn: Callable[[], T]) -> T:
+    """`fn()`, in a worker thread when `count` steps make it slow."""
     if count > INLINE_STEPS:
-        return await run_in_threadpool(fn, *args)
-    return fn(*args)
+        return await run_in_threadpool(fn)
+    return fn()
 
 
-def _integer(value: Any, name: str, lo: int, hi: int, at: str) -> int:
+def _integer(value: Any, name: str, bounds: Param, at: str) -> int:
+    """`value` as an int within `bounds`. Raises ApiError 422 naming it."""
+    lo, hi = bounds.ge, bounds.le
+    assert lo is not None and hi is not None
     ok = isinstance(value, int) and not isinstance(value, bool)
     if isinstance(value, float) and value.is_integer():
         value, ok = int(value), True

@@ -1,6 +1,7 @@
-"""The schedule language as JSON Schema for the OpenAPI document and the catalog.
+"""The OpenAPI document: FastAPI's, plus the schedule language and the error codes.
 
-pydantic's schema of `Schedule` names colliding models by module path and repeats the
+The language is JSON Schema for the document and the catalog: pydantic's schema of
+`Schedule` names colliding models by module path and repeats the
 whole union inside every composite type. Here each type becomes the component
 `Schedule.<type>` (e.g. `Schedule.cosine`, `Schedule.keras.ExponentialDecay`), and every
 full union is one `$ref` to the component `Schedule`."""
@@ -10,9 +11,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
 from ..schedules import Schedule
+from .errors import ERROR_CODES
 
 COMPONENTS = "#/components/schemas/"
 _RAW_REF = "#/$defs/"
@@ -67,3 +71,37 @@ def _is_union(node: dict[str, Any], union_refs: set[str]) -> bool:
         return False
     refs = {item.get("$ref") for item in one_of if isinstance(item, dict)}
     return refs == union_refs
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document for `app` plus the schedule language's schemas and the error
+    codes of `ERROR_CODES` (cached on the app). Raises RuntimeError if a language schema
+    name collides with an API model's."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schedule_schemas().items():
+            if name in schemas:
+                raise RuntimeError(f"OpenAPI schema name collision: {name}")
+            schemas[name] = schema
+        if "Problem" in schemas:
+            _document_error_codes(schemas["Problem"])
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+def _document_error_codes(problem: dict[str, Any]) -> None:
+    """List every error code, with its status and title, in the Problem schema."""
+    problem["description"] = (
+        f"{problem.get('description', '').strip()} `code` is one of `x-error-codes`, each "
+        "answered with one HTTP status and title."
+    )
+    problem["properties"]["code"]["enum"] = list(ERROR_CODES)
+    problem["x-error-codes"] = [
+        {"code": e.code, "status": e.status, "title": e.title} for e in ERROR_CODES.values()
+    ]

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs too much per request)."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs too much per request): metrics and
+the access log of every request, and the request-body limit."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..api.errors import problem_response
 from .logs import ACCESS_LOGGER
 from .metrics import Metrics
-from .problems import problem_response
 
 UNMATCHED = "<unmatched>"
 
@@ -109,7 +110,6 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            413,
             "body_too_large",
             f"the request body is larger than {self.max_bytes} bytes",
             headers={"Connection": "close"},

@@ -11,19 +11,21 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ..schedules import (
+from ...observability.metrics import Metrics
+from ...schedules import (
     Compiled,
     EvaluationError,
     InvalidDefinition,
     ScheduleError,
     compile_definition,
 )
-from .deps import MetricsDep, Reader
-from .models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
-from .problems import ApiError, from_schedule_error
-from .representations import JSON, check_size, encode, json_bytes, negotiate, respond
-from .values import evaluate as evaluate_values
-from .values import horizon_of, step_range, valid_steps
+from ..deps import MetricsDep, Reader
+from ..errors import ApiError, from_schedule_error
+from ..models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
+from ..negotiation import JSON, check_size, negotiate
+from ..representations import encode, json_bytes, respond
+from ..values import evaluate as evaluate_values
+from ..values import horizon_of, step_range, valid_steps
 
 router = APIRouter(prefix="/v1", tags=["language"])
 
@@ -110,7 +112,7 @@ def warnings(compiled: Compiled) -> list[str]:
     return found
 
 
-def _values(compiled: Compiled, steps: Any, spe: int | None, metrics: Any) -> np.ndarray:
+def _values(compiled: Compiled, steps: Any, spe: int | None, metrics: Metrics) -> np.ndarray:
     """Evaluate; an evaluation error points into the request's definition, like a
     validation error does."""
     try:
@@ -122,6 +124,7 @@ def _values(compiled: Compiled, steps: Any, spe: int | None, metrics: Any) -> np
 
 
 def _compile(definition: dict[str, Any], *, check_values: bool) -> Compiled:
+    """The compiled definition. Raises ApiError 422 pointing into the request's definition."""
     try:
         return compile_definition(definition, check_values=check_values)
     except InvalidDefinition as exc:

@@ -5,23 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..schedules import InvalidDefinition, compile_definition
-from ..store import versions as store
-from ..store.cache import PinnedVersion
-from .deps import CacheDep, DbDep, Reader, Writer
-from .models import VersionCreate, VersionItem, VersionList, VersionPublic
-from .params import (
-    Cursor,
-    Limit,
-    Name,
-    Namespace,
-    StepsPerEpoch,
-    VersionNumber,
-    decode_cursor,
-    encode_cursor,
-)
-from .problems import from_schedule_error
-from .values import horizon_of
+from ...schedules import InvalidDefinition, compile_definition
+from ...store import PinnedVersion
+from ...store import versions as store
+from ..deps import CacheDep, DbDep, Reader, Writer
+from ..errors import from_schedule_error
+from ..models import VersionCreate, VersionItem, VersionList, VersionPublic
+from ..pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from ..params import Name, Namespace, StepsPerEpoch, VersionNumber
+from ..values import horizon_of
 
 router = APIRouter(prefix="/v1/schedules", tags=["versions"])
 
@@ -73,7 +65,7 @@ def list_versions(
     name: Name,
     caller: Reader,
     db: DbDep,
-    limit: Limit = 100,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> VersionList:
     """Versions newest first, without their definitions."""
@@ -81,21 +73,11 @@ def list_versions(
     records = store.list_versions(
         db, namespace=namespace, name=name, limit=limit + 1, before=before
     )
-    page = records[:limit]
+    shown, next_cursor = page(records, limit, key=lambda r: r.version)
     return VersionList(
         schedule=f"{namespace}/{name}",
-        items=[
-            VersionItem(
-                version=r.version,
-                digest=r.digest,
-                author=r.author,
-                created_at=r.created_at,
-                description=r.description,
-                labels=r.labels,
-            )
-            for r in page
-        ],
-        next_cursor=encode_cursor(page[-1].version) if len(records) > limit else None,
+        items=[VersionItem.model_validate(r) for r in shown],
+        next_cursor=next_cursor,
     )
 
 
@@ -122,6 +104,7 @@ async def get_version(
 
 
 def public(pinned: PinnedVersion, *, steps_per_epoch: int | None = None) -> VersionPublic:
+    """The answer's form of a cached version; its horizon given `steps_per_epoch`."""
     record = pinned.record
     return VersionPublic(
         schedule=record.schedule,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Path
-
-from ..store import tokens as store
-from ..store.records import TokenRecord
-from .deps import Admin, DbDep
-from .models import TokenCreate, TokenCreated, TokenList, TokenPublic
-from .problems import ApiError
+from ...store import tokens as store
+from ..deps import Admin, DbDep
+from ..errors import ApiError
+from ..models import TokenCreate, TokenCreated, TokenList, TokenPublic
+from ..params import TokenId
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
-TokenId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @router.post("", response_model=TokenCreated, status_code=201, summary="create a token")
@@ -28,30 +25,21 @@ def create_token(body: TokenCreate, caller: Admin, db: DbDep) -> TokenCreated:
         raise ApiError(
             "validation_error", str(exc), errors=[{"path": "/body/scopes", "message": str(exc)}]
         ) from None
-    return TokenCreated(**public(record).model_dump(), token=secret)
+    return TokenCreated(**TokenPublic.model_validate(record).model_dump(), token=secret)
 
 
 @router.get("", response_model=TokenList, summary="list tokens")
 def list_tokens(caller: Admin, db: DbDep, include_revoked: bool = False) -> TokenList:
     """Every live token (and revoked ones with `include_revoked`), without secrets."""
     return TokenList(
-        items=[public(t) for t in store.list_tokens(db, include_revoked=include_revoked)]
+        items=[
+            TokenPublic.model_validate(t)
+            for t in store.list_tokens(db, include_revoked=include_revoked)
+        ]
     )
 
 
 @router.delete("/{token_id}", response_model=TokenPublic, summary="revoke a token")
 def revoke_token(token_id: TokenId, caller: Admin, db: DbDep) -> TokenPublic:
     """The token stops working at once; it stays listed with `include_revoked`."""
-    return public(store.revoke_token(db, token_id=token_id, actor=caller.actor))
-
-
-def public(record: TokenRecord) -> TokenPublic:
-    return TokenPublic(
-        id=record.id,
-        prefix=record.prefix,
-        scopes=list(record.scopes),
-        description=record.description,
-        created_at=record.created_at,
-        created_by=record.created_by,
-        revoked_at=record.revoked_at,
-    )
+    return TokenPublic.model_validate(store.revoke_token(db, token_id=token_id, actor=caller.actor))

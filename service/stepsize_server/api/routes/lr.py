@@ -11,54 +11,26 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from ..schedules import MAX_STEP
-from .deps import CacheDep, DbDep, MetricsDep, Reader, require_read
-from .fastparams import names, openapi_parameters, parse
-from .models import LrPoint, LrRange, LrSteps, LrStepsRequest
-from .names import NAME_PATTERN
-from .params import Name, Namespace, StepsPerEpoch, TagQuery, VersionQuery, check_selector
-from .problems import ApiError
-from .representations import (
-    CSV,
-    JSON,
-    NPY,
-    check_size,
-    encode,
-    etag,
-    lr_headers,
-    matches,
-    negotiate,
-    not_modified,
-    respond,
+from ..deps import CacheDep, DbDep, MetricsDep, Reader, require_read
+from ..errors import ApiError
+from ..fastparams import names, openapi_parameters, parse
+from ..models import LrPoint, LrRange, LrSteps, LrStepsRequest
+from ..negotiation import CSV, JSON, NPY, check_size, negotiate
+from ..params import (
+    LrQuery,
+    Name,
+    Namespace,
+    StepsPerEpoch,
+    TagQuery,
+    VersionQuery,
+    check_selector,
 )
-from .values import StepRange, evaluate, maybe_in_thread, resolve, valid_steps
+from ..representations import encode, etag, lr_headers, matches, not_modified, respond
+from ..values import StepRange, evaluate, maybe_in_thread, resolve, valid_steps
 
 router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
-
-
-class LrQuery(BaseModel):
-    """Query parameters of GET .../lr."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    step: int | None = Field(
-        None, ge=0, le=MAX_STEP, description="one step: answers {step, lr} as JSON"
-    )
-    start: int | None = Field(None, ge=0, le=MAX_STEP, description="range start (default 0)")
-    stop: int | None = Field(None, ge=0, le=MAX_STEP + 1, description="range stop, exclusive")
-    stride: int | None = Field(None, ge=1, le=MAX_STEP, description="range stride (default 1)")
-    version: int | None = Field(
-        None, ge=1, le=2**31 - 1, description="pin a version (cacheable forever)"
-    )
-    tag: str | None = Field(
-        None, pattern=NAME_PATTERN, description="resolve a tag; `latest` (default) is the newest"
-    )
-    steps_per_epoch: int | None = Field(
-        None, ge=1, le=MAX_STEP, description="for `epochs` schedules that leave it out"
-    )
 
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -196,6 +168,7 @@ async def post_lr(
 
 
 def _query_error(message: str, param: str) -> ApiError:
+    """A 422 problem pointing at the query parameter `param`."""
     return ApiError(
         "validation_error", message, errors=[{"path": f"/query/{param}", "message": message}]
     )

@@ -8,23 +8,25 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic_core import PydanticUndefined
 
-from ..schedules import TYPES
-from .deps import Reader
-from .models import Catalog, TypeInfo, TypeParameter
-from .schema import COMPONENTS, schedule_schemas
+from ...schedules import TYPES
+from ..deps import Reader
+from ..models import Catalog, TypeInfo, TypeParameter
+from ..openapi import COMPONENTS, schedule_schemas
 
 router = APIRouter(prefix="/v1", tags=["language"])
 
 
 @router.get("/types", response_model=Catalog, summary="the catalog of schedule types")
 def list_types(caller: Reader) -> Catalog:
-    """Every type: parameters (name, JSON type, default, required), a one-line summary,
-    the docstring and an example definition."""
+    """Every type: parameters (name, JSON type, default, required, description), a
+    one-line summary, the docstring and an example definition."""
     return catalog()
 
 
 @functools.cache
 def catalog() -> Catalog:
+    """The catalog, built once from the language's types: each parameter's description is
+    its model field's (`Field(description=...)`), as in the OpenAPI document."""
     schemas = schedule_schemas()
     types = []
     for cls in TYPES:
@@ -42,7 +44,7 @@ def catalog() -> Catalog:
                     type=json_type(schema),
                     required=field.is_required(),
                     default=default,
-                    description=field.description or schema.get("description"),
+                    description=field.description,
                     json_schema=schema,
                 )
             )

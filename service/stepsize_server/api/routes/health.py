@@ -8,9 +8,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from .deps import DbDep, MetricsDep
-from .models import Health
-from .problems import ApiError
+from ..deps import DbDep, MetricsDep
+from ..errors import ApiError
+from ..models import Health
 
 router = APIRouter(tags=["operations"])
 

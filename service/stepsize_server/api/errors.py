@@ -2,8 +2,17 @@
 
 Every error the server answers, from our code or from FastAPI/Starlette, is a problem
 document `{"type", "title", "status", "detail", "code", "errors"?: [{path, message}]}`.
-Each stable `code` maps to exactly one HTTP status (`STATUS`). Paths are JSON pointers
-into the request: `/body/definition/schedule/steps`, `/query/step`, `/path/namespace`.
+Each stable `code` has exactly one HTTP status and title, declared once in `ERROR_CODES`
+(which the OpenAPI document lists too). Paths are JSON pointers into the request:
+`/body/definition/schedule/steps`, `/query/step`, `/path/namespace`.
+
+Exceptions turned into problems by `install`:
+ - ApiError                 raised by the routes and their dependencies; carries its code
+ - schedules.ScheduleError  the language's errors; the code is the error's own
+ - store.errors.StoreError  the store's errors; the code is the error's own
+ - RequestValidationError   a bad parameter or body (422), or malformed JSON (400)
+ - HTTPException            Starlette's 404/405/400
+ - any other Exception      logged, answered as a bare 500
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -19,48 +29,56 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ..schedules import (
-    EvaluationError,
-    InvalidDefinition,
-    InvalidStep,
-    ScheduleError,
-    StepOutOfRange,
-)
+from ..schedules import EvaluationError, InvalidDefinition, ScheduleError, StepOutOfRange
 from ..store.errors import StoreError
 from .names import NAME_HELP, NAME_PATTERN
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("stepsize_server.errors")
 
-STATUS: dict[str, int] = {
-    "bad_request": 400,
-    "invalid_json": 400,
-    "unauthorized": 401,
-    "invalid_token": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "schedule_not_found": 404,
-    "version_not_found": 404,
-    "tag_not_found": 404,
-    "token_not_found": 404,
-    "method_not_allowed": 405,
-    "not_acceptable": 406,
-    "schedule_archived": 409,
-    "conflict": 409,
-    "archived_unpinned": 410,
-    "precondition_failed": 412,
-    "body_too_large": 413,
-    "unsupported_media_type": 415,
-    "validation_error": 422,
-    "invalid_definition": 422,
-    "evaluation_error": 422,
-    "step_out_of_range": 422,
-    "invalid_step": 422,
-    "range_too_large": 422,
-    "internal_error": 500,
-    "unavailable": 503,
-}
-_CODE_BY_STATUS = {
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One stable error code: its HTTP status and the problem's title."""
+
+    code: str
+    status: int
+    title: str
+
+
+_TABLE = (
+    ErrorCode("bad_request", 400, "Bad Request"),
+    ErrorCode("invalid_json", 400, "Bad Request"),
+    ErrorCode("unauthorized", 401, "Unauthorized"),
+    ErrorCode("invalid_token", 401, "Unauthorized"),
+    ErrorCode("forbidden", 403, "Forbidden"),
+    ErrorCode("not_found", 404, "Not Found"),
+    ErrorCode("schedule_not_found", 404, "Not Found"),
+    ErrorCode("version_not_found", 404, "Not Found"),
+    ErrorCode("tag_not_found", 404, "Not Found"),
+    ErrorCode("token_not_found", 404, "Not Found"),
+    ErrorCode("method_not_allowed", 405, "Method Not Allowed"),
+    ErrorCode("not_acceptable", 406, "Not Acceptable"),
+    ErrorCode("schedule_archived", 409, "Conflict"),
+    ErrorCode("conflict", 409, "Conflict"),
+    ErrorCode("archived_unpinned", 410, "Gone"),
+    ErrorCode("precondition_failed", 412, "Precondition Failed"),
+    ErrorCode("body_too_large", 413, "Request Entity Too Large"),
+    ErrorCode("unsupported_media_type", 415, "Unsupported Media Type"),
+    ErrorCode("validation_error", 422, "Unprocessable Entity"),
+    ErrorCode("invalid_definition", 422, "Unprocessable Entity"),
+    ErrorCode("evaluation_error", 422, "Unprocessable Entity"),
+    ErrorCode("step_out_of_range", 422, "Unprocessable Entity"),
+    ErrorCode("invalid_step", 422, "Unprocessable Entity"),
+    ErrorCode("range_too_large", 422, "Unprocessable Entity"),
+    ErrorCode("internal_error", 500, "Internal Server Error"),
+    ErrorCode("unavailable", 503, "Service Unavailable"),
+)
+ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _TABLE}
+
+# The code of a Starlette HTTPException by its status; any other status becomes
+# bad_request (4xx) or internal_error (5xx).
+HTTP_EXCEPTION_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
@@ -68,10 +86,13 @@ _CODE_BY_STATUS = {
     415: "unsupported_media_type",
     503: "unavailable",
 }
+# A StoreError whose code is not in the table (the base class's) is a write conflict.
+STORE_FALLBACK_CODE = "conflict"
 
 
 class ApiError(Exception):
-    """An error answered as a problem document; `code` must be a key of STATUS."""
+    """An error answered as a problem document. Raises KeyError when `code` is not in
+    ERROR_CODES (a programming error, caught by the tests)."""
 
     def __init__(
         self,
@@ -82,11 +103,11 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        if code not in STATUS:
+        if code not in ERROR_CODES:
             raise KeyError(f"unknown problem code {code!r}")
         super().__init__(detail)
         self.code = code
-        self.status = STATUS[code]
+        self.status = ERROR_CODES[code].status
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
@@ -94,12 +115,7 @@ class ApiError(Exception):
 
     def response(self) -> Response:
         return problem_response(
-            self.status,
-            self.code,
-            self.detail,
-            errors=self.errors,
-            headers=self.headers,
-            extra=self.extra,
+            self.code, self.detail, errors=self.errors, headers=self.headers, extra=self.extra
         )
 
 
@@ -113,18 +129,15 @@ def from_schedule_error(exc: ScheduleError, *, at: str = "") -> ApiError:
         extra["limit"] = exc.limit
     if isinstance(exc, InvalidDefinition):
         errors = [{"path": at + e["path"], "message": e["message"]} for e in exc.errors]
-    elif isinstance(exc, InvalidStep):
-        errors = [{"path": at, "message": str(exc)}]
     else:
         errors = [{"path": at, "message": str(exc)}]
     code = getattr(exc, "code", "validation_error")
     return ApiError(
-        code if code in STATUS else "validation_error", str(exc), errors=errors, extra=extra
+        code if code in ERROR_CODES else "validation_error", str(exc), errors=errors, extra=extra
     )
 
 
 def problem_response(
-    status: int,
     code: str,
     detail: str,
     *,
@@ -132,10 +145,13 @@ def problem_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
+    """The problem document for `code` (a key of ERROR_CODES, which gives its status and
+    title). Raises KeyError for an unknown code."""
+    entry = ERROR_CODES[code]
     body: dict[str, Any] = {
         "type": f"urn:stepsize:problem:{code}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
+        "title": entry.title,
+        "status": entry.status,
         "detail": detail,
         "code": code,
     }
@@ -151,7 +167,7 @@ def problem_response(
         )
     return Response(
         json.dumps(body, allow_nan=False, default=str).encode(),
-        status_code=status,
+        status_code=entry.status,
         media_type=PROBLEM_JSON,
         headers=headers,
     )
@@ -179,19 +195,21 @@ async def _schedule_error(request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StoreError)
-    return problem_response(STATUS.get(exc.code, 409), exc.code, str(exc))
+    code = exc.code if exc.code in ERROR_CODES else STORE_FALLBACK_CODE
+    return problem_response(code, str(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     raw = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in raw):
-        e = next(e for e in raw if e.get("type") == "json_invalid")
-        reason = (e.get("ctx") or {}).get("error", "malformed")
-        where = e["loc"][-1] if len(e["loc"]) > 1 else "?"
+    invalid_json = next((e for e in raw if e.get("type") == "json_invalid"), None)
+    if invalid_json is not None:
+        reason = (invalid_json.get("ctx") or {}).get("error", "malformed")
+        loc = invalid_json["loc"]
+        where = loc[-1] if len(loc) > 1 else "?"
         detail = f"the request body is not valid JSON ({reason} at character {where})"
         return problem_response(
-            400, "invalid_json", detail, errors=[{"path": "/body", "message": detail}]
+            "invalid_json", detail, errors=[{"path": "/body", "message": detail}]
         )
     errors = [{"path": _pointer(e.get("loc", ())), "message": _message(e)} for e in raw]
     detail = (
@@ -202,31 +220,29 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             + "; ".join(f"{x['path']}: {x['message']}" for x in errors)
         )
     )
-    return problem_response(422, "validation_error", detail, errors=errors)
+    return problem_response("validation_error", detail, errors=errors)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = _CODE_BY_STATUS.get(
-        exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
-    )
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    status = exc.status_code
+    code = HTTP_EXCEPTION_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if isinstance(exc.__cause__, RecursionError):
         code, detail = "invalid_json", "the JSON body is nested too deeply"
     elif isinstance(exc.__cause__, UnicodeDecodeError):
         code, detail = "invalid_json", "the request body is not valid UTF-8"
-    elif exc.status_code == 404:
+    elif status == 404:
         detail = f"no such resource: {request.method} {request.url.path}"
-    elif exc.status_code == 405:
+    elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    status = exc.status_code if code != "bad_request" or exc.status_code < 500 else 400
-    return problem_response(status, code, detail, headers=dict(exc.headers or {}))
+    return problem_response(code, detail, headers=dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     """Last resort: never raises; logs what it swallowed and answers a bare 500."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "internal_error", "internal server error")
+    return problem_response("internal_error", "internal server error")
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -234,6 +250,7 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _message(error: Any) -> str:
+    """A validation error in words: the field, what is wrong, and the value received."""
     loc = error.get("loc", ())
     field = loc[-1] if loc else ""
     kind = error.get("type", "")
@@ -246,8 +263,7 @@ def _message(error: Any) -> str:
         NAME_PATTERN
     ):
         msg = "invalid name: use " + NAME_HELP
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+    msg = msg.removeprefix("Value error, ")
     if "input" in error and not isinstance(error["input"], dict | list):
         shown = (
             error["input"]

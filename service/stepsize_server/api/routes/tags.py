@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
-from ..store import tags as store
-from ..store.tags import IfMatch
-from ..store.versions import LATEST
-from .deps import DbDep, Writer
-from .models import TagPublic, TagUpdate
-from .params import Name, Namespace, TagName
-from .problems import ApiError
+from ...store import tags as store
+from ...store.tags import IfMatch
+from ...store.versions import LATEST
+from ..deps import DbDep, Writer
+from ..errors import ApiError
+from ..models import TagPublic, TagUpdate
+from ..params import Name, Namespace, TagName
 
 router = APIRouter(prefix="/v1/schedules", tags=["tags"])
 

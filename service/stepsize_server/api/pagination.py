@@ -1,0 +1,52 @@
+"""Cursor pagination: `limit` and an opaque `cursor`, answered with `next_cursor`.
+
+A route asks the store for `limit + 1` items after the cursor's key; `page` cuts the
+answer to `limit` and makes the next cursor from the last item shown, if there is more."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query
+
+from .errors import ApiError
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 100
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+]
+
+
+def encode_cursor(value: Any) -> str:
+    """An opaque page cursor holding `value` (JSON)."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: type) -> Any:
+    """The value inside a cursor made by `encode_cursor`: an int, or a tuple of strings
+    (`kind` tuple). Raises ApiError 422 if it is not one (or not of `kind`)."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        value = None
+    if kind is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ApiError(
+        "validation_error",
+        "invalid cursor: pass the next_cursor of a previous page unchanged",
+        errors=[{"path": "/query/cursor", "message": "invalid cursor"}],
+    )
+
+
+def page(items: Sequence[T], limit: int, key: Callable[[T], Any]) -> tuple[Sequence[T], str | None]:
+    """The first `limit` of `items` (fetched as `limit + 1`) and the cursor of the next
+    page: `key` of the last item shown, or None when this is the last page."""
+    shown = items[:limit]
+    return shown, encode_cursor(key(shown[-1])) if len(items) > limit else None
