@@ -24,3 +24,14 @@ def test_example_is_valid_and_evaluates(name):
     values = compiled.evaluate(np.arange(0, 5000, 7), steps_per_epoch=10)
     assert np.isfinite(values).all() and (values >= 0).all()
     assert compiled.normalized["type"] == name
+
+
+@pytest.mark.parametrize("name", sorted(TYPE_NAMES))
+def test_every_parameter_is_described(name):
+    # /v1/types and openapi.yaml render these words; a parameter without them is undocumented.
+    for field, info in TYPE_NAMES[name].model_fields.items():
+        if field == "type":
+            continue
+        text = info.description
+        assert text and not text[0].islower() and text.endswith("."), (name, field, text)
+        assert "\n" not in text and len(text) <= 160, (name, field, text)

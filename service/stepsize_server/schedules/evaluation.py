@@ -122,7 +122,7 @@ def dump(node: Node) -> dict[str, Any]:
     except where a family's `tidy_dump` drops them), keys sorted recursively."""
     data: dict[str, Any] = node.model_dump(mode="json")
     _tidy(node, data)
-    return _sorted(data)  # type: ignore[no-any-return]
+    return _sorted(data)
 
 
 def _tidy(node: Node, data: dict[str, Any]) -> None:

@@ -77,4 +77,4 @@ def as_number(value: Any) -> int | float:
     v = value.item() if hasattr(value, "item") else value
     if isinstance(v, float) and v.is_integer() and abs(v) <= MAX_STEP * 2:
         return int(v)
-    return v  # type: ignore[no-any-return]
+    return v

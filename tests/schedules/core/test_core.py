@@ -273,8 +273,16 @@ def test_epochs_needs_steps_per_epoch():
 @pytest.mark.parametrize(
     ("definition", "path", "fragment"),
     [
-        ({"type": "linear", "start": 1, "end": 0, "steps": 0}, "/steps", "Argument `steps` must be > 0. Received: steps=0"),
-        ({"type": "constant", "value": -1}, "/value", "Argument `value` must be >= 0. Received: value=-1"),
+        (
+            {"type": "linear", "start": 1, "end": 0, "steps": 0},
+            "/steps",
+            "Argument `steps` must be > 0. Received: steps=0",
+        ),
+        (
+            {"type": "constant", "value": -1},
+            "/value",
+            "Argument `value` must be >= 0. Received: value=-1",
+        ),
         (
             {"type": "piecewise", "boundaries": [5, 5], "values": [1, 2, 3]},
             "/boundaries",
@@ -293,7 +301,8 @@ def test_epochs_needs_steps_per_epoch():
             "unknown parameter",
         ),
         ({"type": "cycle", "period": 10, "period_mul": 0.5,
-          "schedule": {"type": "constant", "value": 1}}, "/period_mul", "Argument `period_mul` must be >= 1"),
+          "schedule": {"type": "constant", "value": 1}}, "/period_mul",
+         "Argument `period_mul` must be >= 1. Received: period_mul=0.5"),
         ({"type": "scale", "factor": 1}, "/schedule", "missing"),
     ],
 )

@@ -378,7 +378,11 @@ INVALID = [
         "missing required parameter `num_training_steps`",
     ),
     ({k: v for k, v in LIN.items() if k != "base_lr"}, "/base_lr", "missing required parameter"),
-    ({**LIN, "base_lr": -1e-3}, "/base_lr", "Argument `base_lr` must be >= 0. Received: base_lr=-0.001"),
+    (
+        {**LIN, "base_lr": -1e-3},
+        "/base_lr",
+        "Argument `base_lr` must be >= 0. Received: base_lr=-0.001",
+    ),
     ({**LIN, "base_lr": math.inf}, "/base_lr", "finite"),
     ({**LIN, "warmup_steps": 10}, "/warmup_steps", "unknown parameter `warmup_steps`"),
     ({**LIN, "num_cycles": 2}, "/num_cycles", "unknown parameter `num_cycles`"),

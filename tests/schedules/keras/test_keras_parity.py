@@ -13,7 +13,8 @@ The reference is Keras's eager answer, op by op as its source is written (what
 `x * (1 / constant)`, which moves results by an ulp. A call on a whole tensor of steps is
 not used either: TensorFlow then evaluates cos/log/pow with vectorized approximations that
 differ from its scalar (glibc) ones by an ulp now and then, which near the end of a cosine
-(`1 + cos` ~ 0) is a relative error well above 1e-6 (see the docstring of stepsize_server.schedules.keras).
+(`1 + cos` ~ 0) is a relative error well above 1e-6 (see the docstring of
+stepsize_server.schedules.keras).
 
 Relative error = |ours - ref| / max(|ref|, 2**-126): below the smallest normal float32
 TensorFlow flushes to zero, so where Keras says 0 we must say 0 too.
@@ -442,8 +443,16 @@ INVALID = [
     ({**PIECES, "boundaries": [100, 100]}, "/boundaries", "boundaries[0]=100, boundaries[1]=100"),
     ({**PIECES, "boundaries": [2.2, 2.7]}, "/boundaries", "strictly increasing"),
     ({**PIECES, "boundaries": []}, "/boundaries", "at least 1 item"),
-    ({**PIECES, "boundaries": [-1, 5]}, "/boundaries/0", "Argument `boundaries` must be >= 0. Received: boundaries=-1"),
-    ({**PIECES, "values": [1.0, -0.5, 0.1]}, "/values/1", "Argument `values` must be >= 0. Received: values=-0.5"),
+    (
+        {**PIECES, "boundaries": [-1, 5]},
+        "/boundaries/0",
+        "Argument `boundaries` must be >= 0. Received: boundaries=-1",
+    ),
+    (
+        {**PIECES, "values": [1.0, -0.5, 0.1]},
+        "/values/1",
+        "Argument `values` must be >= 0. Received: values=-0.5",
+    ),
     ({**PIECES, "boundary": [1]}, "/boundary", "unknown parameter `boundary`"),
     (
         {"type": "scale", "factor": 2.0, "schedule": {**EXP, "decay_steps": 0}},

@@ -201,7 +201,7 @@ class Interpolate(Node):
 
     type: Literal["interpolate"] = "interpolate"
     points: list[tuple[NonNegInt, Rate]] = Field(
-        min_length=1, description="[step, lr] pairs with strictly increasing steps."
+        min_length=1, description="The [step, lr] pairs, with strictly increasing steps."
     )
     shape: Literal["linear", "cosine", "log"] = Field(
         "linear", description="The curve between two points: linear, half-cosine or log-linear."

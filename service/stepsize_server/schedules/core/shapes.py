@@ -13,7 +13,7 @@ Real = float | np.ndarray
 
 def linear(start: Real, end: Real, frac: np.ndarray) -> np.ndarray:
     """`start + (end - start) * frac`."""
-    return start + (end - start) * frac  # type: ignore[no-any-return]
+    return start + (end - start) * frac
 
 
 def cosine(start: Real, end: Real, frac: np.ndarray, exponent: float = 1.0) -> np.ndarray:
@@ -21,9 +21,9 @@ def cosine(start: Real, end: Real, frac: np.ndarray, exponent: float = 1.0) -> n
     half = (1 + np.cos(np.pi * frac)) / 2
     if exponent != 1.0:
         half = half**exponent
-    return end + (start - end) * half  # type: ignore[no-any-return]
+    return end + (start - end) * half
 
 
 def geometric(start: Real, end: Real, frac: np.ndarray) -> np.ndarray:
     """Linear in log space: `start * (end / start) ** frac` (`start` and `end` > 0)."""
-    return start * (end / start) ** frac  # type: ignore[no-any-return]
+    return start * (end / start) ** frac

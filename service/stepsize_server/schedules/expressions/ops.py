@@ -16,7 +16,9 @@ import numpy as np
 # Variable values in, values out; the mask marks the positions whose value is selected
 # (None: all of them). Failures are reported only at selected positions.
 Mask = np.ndarray | None
-Evaluator = Callable[[np.ndarray, Mask], np.ndarray | float]
+Value = np.ndarray | float
+Evaluator = Callable[[np.ndarray, Mask], Value]
+Kernel = Callable[[Value, Value], Value]
 
 _UNARY_FUNCTIONS: dict[str, np.ufunc] = {
     "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "sqrt": np.sqrt, "exp": np.exp,
@@ -49,7 +51,9 @@ def _within(active: Mask, condition: np.ndarray) -> np.ndarray:
     return condition if active is None else active & condition
 
 
-def _check(result, x: np.ndarray, active: Mask, explain: Callable[[int], str], position: str):
+def _check(
+    result: Value, x: np.ndarray, active: Mask, explain: Callable[[int], str], position: str
+) -> None:
     """Raise _Fault at the first selected position where `result` is not finite."""
     finite = np.isfinite(result)
     if finite.all():
@@ -62,13 +66,13 @@ def _check(result, x: np.ndarray, active: Mask, explain: Callable[[int], str], p
         raise _Fault(float(x[i]), explain(i), position)
 
 
-def _at(values, i: int) -> float:
-    return float(values[i]) if np.ndim(values) else float(values)
+def _at(values: Value, i: int) -> float:
+    return float(values[i]) if isinstance(values, np.ndarray) and values.ndim else float(values)
 
 
-def _binary(kernel: Callable, symbol: str, left: Evaluator, right: Evaluator,
+def _binary(kernel: Kernel, symbol: str, left: Evaluator, right: Evaluator,
             snippet: str, position: str) -> Evaluator:  # fmt: skip
-    def evaluate(x: np.ndarray, active: Mask):
+    def evaluate(x: np.ndarray, active: Mask) -> Value:
         a, b = left(x, active), right(x, active)
         result = kernel(a, b)
 
@@ -156,7 +160,7 @@ def _small_integers(a: object, divisor: object, integral: bool) -> bool:
     return -bound < lo and hi < bound and (integral or _integers(a))
 
 
-def _floor_divide(a, b, integral: bool = False):
+def _floor_divide(a: Value, b: Value, integral: bool = False) -> Value:
     """Python's `a // b`: floor(a / b) where that is exact (integers by a positive
     integer constant, the seed rule's `epoch // 3`), else numpy's floor_divide."""
     if _small_integers(a, b, integral):
@@ -165,7 +169,7 @@ def _floor_divide(a, b, integral: bool = False):
     return np.floor_divide(a, b)
 
 
-def _remainder(a, b, integral: bool = False):
+def _remainder(a: Value, b: Value, integral: bool = False) -> Value:
     """Python's `a % b`: a - b * (a // b) where that is exact (see `_floor_divide`)."""
     if _small_integers(a, b, integral):
         q = np.divide(a, b)
@@ -175,7 +179,7 @@ def _remainder(a, b, integral: bool = False):
     return np.remainder(a, b)
 
 
-def _power(a, b, integral: bool = False):
+def _power(a: Value, b: Value, integral: bool = False) -> Value:
     if isinstance(a, float) and isinstance(b, np.ndarray):
         return power(a, b, integral=integral)
     return np.power(a, b)
@@ -186,7 +190,7 @@ def _function(name: str, argument: Evaluator, snippet: str, position: str) -> Ev
     if name in _TOTAL_FUNCTIONS:
         return lambda x, active: ufunc(argument(x, active))
 
-    def evaluate(x: np.ndarray, active: Mask):
+    def evaluate(x: np.ndarray, active: Mask) -> Value:
         a = argument(x, active)
         result = ufunc(a)
 
@@ -206,7 +210,7 @@ def _function(name: str, argument: Evaluator, snippet: str, position: str) -> Ev
 def _select(test: Evaluator, body: Evaluator, orelse: Evaluator) -> Evaluator:
     """`body if test else orelse`, each branch checked only where it is selected."""
 
-    def evaluate(x: np.ndarray, active: Mask):
+    def evaluate(x: np.ndarray, active: Mask) -> Value:
         chosen = np.not_equal(test(x, active), 0)
         if np.all(chosen):
             return body(x, active)
@@ -222,7 +226,7 @@ def _boolean(is_and: bool, operands: list[Evaluator]) -> Evaluator:
     """Python's `and`/`or`: the first operand that decides, else the last one."""
     first, rest = operands[0], operands[1:]
 
-    def evaluate(x: np.ndarray, active: Mask):
+    def evaluate(x: np.ndarray, active: Mask) -> Value:
         result = first(x, active)
         going = np.not_equal(result, 0) if is_and else np.equal(result, 0)
         for operand in rest:
@@ -239,7 +243,7 @@ def _boolean(is_and: bool, operands: list[Evaluator]) -> Evaluator:
 def _compare(left: Evaluator, ops: list[np.ufunc], operands: list[Evaluator]) -> Evaluator:
     """A (chained) comparison: later operands are evaluated only where it still holds."""
 
-    def evaluate(x: np.ndarray, active: Mask):
+    def evaluate(x: np.ndarray, active: Mask) -> Value:
         a = left(x, active)
         holds = None
         for op, operand in zip(ops, operands, strict=True):
@@ -255,7 +259,7 @@ def _compare(left: Evaluator, ops: list[np.ufunc], operands: list[Evaluator]) ->
 
 
 def _reduce(ufunc: np.ufunc, operands: list[Evaluator]) -> Evaluator:
-    def evaluate(x: np.ndarray, active: Mask):
+    def evaluate(x: np.ndarray, active: Mask) -> Value:
         result = operands[0](x, active)
         for operand in operands[1:]:
             result = ufunc(result, operand(x, active))

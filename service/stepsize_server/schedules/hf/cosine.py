@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..params import NonNegReal, NonNegSteps, Probability, Rate, Steps
 from .node import HFNode, clip0, cosine_wave, warmup_ramp
@@ -29,9 +29,14 @@ class Cosine(HFNode):
     """
 
     type: Literal["hf.cosine"] = "hf.cosine"
-    num_warmup_steps: NonNegSteps
-    num_training_steps: Steps
-    num_cycles: NonNegReal = 0.5
+    num_warmup_steps: NonNegSteps = Field(description="Steps of linear warmup (required).")
+    num_training_steps: Steps = Field(description="Step at which the cosine part ends.")
+    num_cycles: NonNegReal = Field(
+        0.5,
+        description=(
+            "Cosine waves between warmup and `num_training_steps` (0.5: one half-cosine), >= 0."
+        ),
+    )
     summary = "transformers 'cosine': warmup from 0, then cosine to 0 at the end (and back up)"
     example = {
         "type": "hf.cosine",
@@ -64,9 +69,11 @@ class CosineWithRestarts(HFNode):
     """
 
     type: Literal["hf.cosine_with_restarts"] = "hf.cosine_with_restarts"
-    num_warmup_steps: NonNegSteps
-    num_training_steps: Steps
-    num_cycles: Steps = 1
+    num_warmup_steps: NonNegSteps = Field(description="Steps of linear warmup (required).")
+    num_training_steps: Steps = Field(description="End of the last cycle; 0 from there on.")
+    num_cycles: Steps = Field(
+        1, description="Number of cycles (an integer, as transformers declares it), > 0."
+    )
     summary = "transformers 'cosine_with_restarts': warmup, num_cycles hard-restarted cosines, 0"
     example = {
         "type": "hf.cosine_with_restarts",
@@ -91,11 +98,17 @@ class _CosineToFloor(HFNode):
     """Shared by the two `*_with_min_lr` types: the floor is `min_lr` xor `min_lr_rate`,
     as transformers requires; errors about the pair name `min_lr_rate`."""
 
-    num_warmup_steps: NonNegSteps
-    num_training_steps: Steps
-    num_cycles: NonNegReal = 0.5
-    min_lr: Rate | None = None
-    min_lr_rate: Probability | None = None
+    num_warmup_steps: NonNegSteps = Field(description="Steps of linear warmup from 0.")
+    num_training_steps: Steps = Field(description="Step at which the cosine reaches the floor.")
+    num_cycles: NonNegReal = Field(
+        0.5, description="Number of cosine waves over the decay (0.5: one half-cosine), >= 0."
+    )
+    min_lr: Rate | None = Field(
+        None, description="The floor as a learning rate, <= `base_lr` (or set `min_lr_rate`)."
+    )
+    min_lr_rate: Probability | None = Field(
+        None, description="The floor as a fraction of `base_lr`, in [0, 1] (or set `min_lr`)."
+    )
 
     @field_validator("min_lr")
     @classmethod
@@ -196,7 +209,11 @@ class CosineWarmupWithMinLR(_CosineToFloor):
     """
 
     type: Literal["hf.cosine_warmup_with_min_lr"] = "hf.cosine_warmup_with_min_lr"
-    warmup_lr_rate: Probability | None = None
+    warmup_lr_rate: Probability | None = Field(
+        None,
+        description="Warmup start as a fraction of `base_lr`, in [0, 1] (default: the "
+        "warmup starts at `1 / num_warmup_steps`).",
+    )
     summary = "transformers 'cosine_warmup_with_min_lr': warmup from 1/w, cosine to min_lr"
     example = {
         "type": "hf.cosine_warmup_with_min_lr",

@@ -6,6 +6,7 @@ See hf_family.py for the family's semantics and notation.
 from __future__ import annotations
 
 import numpy as np
+from pydantic import Field
 
 from ..node import Context, Node, as_steps
 from ..params import Rate
@@ -24,7 +25,9 @@ def cosine_wave(num_cycles: float, progress: np.ndarray) -> np.ndarray:
 class HFNode(Node):
     """Base of the family: `values = base_lr * lr_lambda(step)`, as `LambdaLR` computes."""
 
-    base_lr: Rate
+    base_lr: Rate = Field(
+        description="The optimizer's learning rate (`lr`), which `lr_lambda` multiplies."
+    )
 
     def lr_lambda(self, t: np.ndarray) -> np.ndarray:
         raise NotImplementedError

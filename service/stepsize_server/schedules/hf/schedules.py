@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..params import NonNegReal, NonNegSteps, PositiveReal, Probability, Rate, Steps
 from .node import HFNode, clip0, cosine_wave, warmup_ramp
@@ -28,8 +28,10 @@ class Linear(HFNode):
     """
 
     type: Literal["hf.linear"] = "hf.linear"
-    num_warmup_steps: NonNegSteps
-    num_training_steps: Steps
+    num_warmup_steps: NonNegSteps = Field(
+        description="Steps of linear warmup (required, as in transformers)."
+    )
+    num_training_steps: Steps = Field(description="Step at which the lr reaches 0.")
     summary = "transformers 'linear': warmup from 0, then linear decay to 0 at num_training_steps"
     example = {
         "type": "hf.linear",
@@ -66,10 +68,12 @@ class Polynomial(HFNode):
     """
 
     type: Literal["hf.polynomial"] = "hf.polynomial"
-    num_warmup_steps: NonNegSteps
-    num_training_steps: Steps
-    lr_end: Rate = 1e-7
-    power: PositiveReal = 1.0
+    num_warmup_steps: NonNegSteps = Field(description="Steps of linear warmup (required).")
+    num_training_steps: Steps = Field(description="Step at which the lr reaches `lr_end`.")
+    lr_end: Rate = Field(
+        1e-7, description="Final learning rate (absolute, not a ratio), < base_lr."
+    )
+    power: PositiveReal = Field(1.0, description="Exponent of the decay, > 0.")
     summary = "transformers 'polynomial': warmup from 0, then (1 - p) ** power decay to lr_end"
     example = {
         "type": "hf.polynomial",
@@ -150,7 +154,7 @@ class ConstantWithWarmup(HFNode):
     """
 
     type: Literal["hf.constant_with_warmup"] = "hf.constant_with_warmup"
-    num_warmup_steps: NonNegSteps
+    num_warmup_steps: NonNegSteps = Field(description="Steps of linear warmup (required).")
     summary = "transformers 'constant_with_warmup': warmup from 0, then base_lr"
     example = {"type": "hf.constant_with_warmup", "base_lr": 1e-4, "num_warmup_steps": 1000}
 
@@ -177,8 +181,10 @@ class InverseSqrt(HFNode):
     """
 
     type: Literal["hf.inverse_sqrt"] = "hf.inverse_sqrt"
-    num_warmup_steps: NonNegSteps
-    timescale: Steps | None = None
+    num_warmup_steps: NonNegSteps = Field(description="Steps of linear warmup (required).")
+    timescale: Steps | None = Field(
+        None, description="Steps after warmup at which the lr is `base_lr / sqrt(2)`, > 0."
+    )
     summary = "transformers 'inverse_sqrt': warmup from 0, then base_lr / sqrt(step / timescale)"
     example = {"type": "hf.inverse_sqrt", "base_lr": 1e-3, "num_warmup_steps": 4000}
 
@@ -233,14 +239,31 @@ class WarmupStableDecay(HFNode):
     """
 
     type: Literal["hf.warmup_stable_decay"] = "hf.warmup_stable_decay"
-    num_warmup_steps: NonNegSteps
-    num_decay_steps: NonNegSteps
-    num_training_steps: Steps | None = None
-    num_stable_steps: NonNegSteps | None = None
-    warmup_type: Shape = "linear"
-    decay_type: Shape = "cosine"
-    min_lr_ratio: Probability = 0.0
-    num_cycles: NonNegReal = 0.5
+    num_warmup_steps: NonNegSteps = Field(description="Steps of warmup (required).")
+    num_decay_steps: NonNegSteps = Field(description="Steps of decay (required).")
+    num_training_steps: Steps | None = Field(
+        None,
+        description=(
+            "Total steps; the stable phase takes what warmup and decay leave (or set "
+            "`num_stable_steps`)."
+        ),
+    )
+    num_stable_steps: NonNegSteps | None = Field(
+        None,
+        description="Steps at `base_lr` between warmup and decay (or set `num_training_steps`).",
+    )
+    warmup_type: Shape = Field(
+        "linear", description="Shape of the warmup: `linear`, `cosine` or `1-sqrt`."
+    )
+    decay_type: Shape = Field(
+        "cosine", description="Shape of the decay: `linear`, `cosine` or `1-sqrt`."
+    )
+    min_lr_ratio: Probability = Field(
+        0.0, description="Warmup start and final value as a fraction of `base_lr`, in [0, 1]."
+    )
+    num_cycles: NonNegReal = Field(
+        0.5, description=('Cosine waves over the decay (`decay_type="cosine"`), >= 0.')
+    )
     summary = "transformers 'warmup_stable_decay': warmup, constant base_lr, decay to min_lr_ratio"
     example = {
         "type": "hf.warmup_stable_decay",

@@ -39,7 +39,7 @@ class CosineDecay(KerasNode):
     decay_steps: KerasSteps = Field(description="Steps of the cosine (after the warmup), > 0.")
     alpha: Rate = Field(0.0, description="The floor, as a fraction of the cosine's starting rate.")
     warmup_target: Rate | None = Field(
-        None, description=("The rate reached at the end of the warmup, or null for no warmup.")
+        None, description="The rate reached at the end of the warmup, or null for no warmup."
     )
     warmup_steps: KerasNonNegSteps = Field(
         0, description="Steps of the warmup (only with `warmup_target`)."
@@ -186,11 +186,11 @@ class CosineDecayRestarts(KerasNode):
         2.0, description="Each period is `t_mul` times longer than the one before."
     )
     m_mul: Rate = Field(
-        1.0, description=("Each period starts `m_mul` times lower than the one before.")
+        1.0, description="Each period starts `m_mul` times lower than the one before."
     )
     alpha: Rate = Field(
         0.0,
-        description=("The floor, as a fraction of `initial_learning_rate` (not scaled by m_mul)."),
+        description="The floor, as a fraction of `initial_learning_rate` (not scaled by m_mul).",
     )
     summary = "Keras CosineDecayRestarts: cosine decay restarting every period (SGDR)"
     example = {
@@ -263,7 +263,9 @@ def _floor(x: np.ndarray) -> np.ndarray | np.float32:
     return np.floor(x, out=scratch("keras.restart", x.size, np.float32))
 
 
-def _restarts(completed: np.ndarray, t_mul: np.float32, log_t_mul: np.float32):
+def _restarts(
+    completed: np.ndarray, t_mul: np.float32, log_t_mul: np.float32
+) -> np.ndarray | np.float32:
     """CosineDecayRestarts's restart index `floor(log(1 - completed * (1 - t_mul)) /
     log(t_mul))`, bit for bit with glibc's float32 log; one float32 if it is the same for
     the whole chunk.

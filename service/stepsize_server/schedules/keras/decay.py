@@ -87,7 +87,7 @@ class PiecewiseConstantDecay(KerasNode):
 
     type: Literal["keras.PiecewiseConstantDecay"] = "keras.PiecewiseConstantDecay"
     boundaries: list[KerasNonNegSteps] = Field(
-        min_length=1, description="Strictly increasing steps, at least one."
+        min_length=1, description="Strictly increasing steps after which the next value applies."
     )
     values_: list[Rate] = Field(
         alias="values", description="The learning rates, one more than `boundaries`."
@@ -161,7 +161,9 @@ class InverseTimeDecay(KerasNode):
 
     type: Literal["keras.InverseTimeDecay"] = "keras.InverseTimeDecay"
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
-    decay_steps: KerasSteps = Field(description="Steps per unit of `p`, > 0.")
+    decay_steps: KerasSteps = Field(
+        description="Steps per unit of decay (`step / decay_steps`), > 0."
+    )
     decay_rate: Rate = Field(description="How fast the rate falls.")
     staircase: bool = Field(False, description="Decay in whole steps of `decay_steps`.")
     summary = "Keras InverseTimeDecay: initial / (1 + decay_rate * step / decay_steps)"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..node import Context, max_horizon
 from ..params import NonNegInt
@@ -57,7 +57,11 @@ class SequentialLR(TorchComposite):
     """
 
     type: Literal["torch.SequentialLR"] = "torch.SequentialLR"
-    milestones: list[NonNegInt]
+    milestones: list[NonNegInt] = Field(
+        description=(
+            "The epochs at which the next scheduler takes over (`len(schedulers) - 1` of them)."
+        )
+    )
     summary = "torch schedulers one after another, switching at `milestones`"
     example = {
         "type": "torch.SequentialLR",

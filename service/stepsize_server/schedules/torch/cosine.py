@@ -7,6 +7,7 @@ import math
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from ..node import Context
 from ..params import PositiveInt, Rate, Steps
@@ -39,8 +40,10 @@ class CosineAnnealingLR(TorchNode):
     """
 
     type: Literal["torch.CosineAnnealingLR"] = "torch.CosineAnnealingLR"
-    T_max: Steps
-    eta_min: Rate = 0.0
+    T_max: Steps = Field(
+        description="Half-period in epochs (> 0; torch divides by it at the first step)."
+    )
+    eta_min: Rate = Field(0.0, description="The lowest learning rate (the cosine's trough).")
     summary = "cosine from `base_lr` to `eta_min` over `T_max` epochs, then back up (periodic)"
     example = {"type": "torch.CosineAnnealingLR", "base_lr": 0.1, "T_max": 1000, "eta_min": 1e-5}
 
@@ -66,7 +69,7 @@ class CosineAnnealingLR(TorchNode):
         b = np.where(bump, self._bump(env), eta - ratio * eta)
         return a, b
 
-    def _apply(self, k, x, env):
+    def _apply(self, k: np.ndarray, x: np.ndarray, env: Env) -> np.ndarray:
         eta = self.eta_min
         with np.errstate(all="ignore"):
             ratio = _cos1(k, self.T_max) / _cos1(k - 1, self.T_max)
@@ -85,7 +88,7 @@ class CosineAnnealingLR(TorchNode):
             part = _cos1(k, self.T_max) / _cos1(k0, self.T_max)
         return np.where(k == k0, 1.0, part)
 
-    def _run(self, lr0, k0, k, env):
+    def _run(self, lr0: float, k0: int, k: np.ndarray, env: Env) -> np.ndarray:
         eta, t = self.eta_min, self.T_max
         if not k.size:
             return np.empty(0)
@@ -126,7 +129,7 @@ class CosineAnnealingLR(TorchNode):
             out[np.flatnonzero(k == k0)] = lr0
         return out
 
-    def _run_each(self, lr0, k0, k, env):
+    def _run_each(self, lr0: float, k0: int, k: np.ndarray, env: Env) -> np.ndarray:
         """`_run`, computed epoch by epoch (for a few epochs spread over many eras)."""
         eta, t = self.eta_min, self.T_max
         s = self._era_start(k)
@@ -163,9 +166,9 @@ class CosineAnnealingWarmRestarts(Absolute):
     """
 
     type: Literal["torch.CosineAnnealingWarmRestarts"] = "torch.CosineAnnealingWarmRestarts"
-    T_0: Steps
-    T_mult: PositiveInt = 1
-    eta_min: Rate = 0.0
+    T_0: Steps = Field(description="Epochs of the first cycle (integer > 0).")
+    T_mult: PositiveInt = Field(1, description="Growth of the cycle length (integer >= 1).")
+    eta_min: Rate = Field(0.0, description="The lowest learning rate (the cosine's trough).")
     summary = "SGDR: cosine from `base_lr` to `eta_min`, restarting; cycles grow by `T_mult`"
     example = {
         "type": "torch.CosineAnnealingWarmRestarts",

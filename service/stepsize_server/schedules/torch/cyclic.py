@@ -14,7 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ..expressions import compile_expression, power
 from ..params import NonNegSteps, PositiveInt, PositiveReal, Probability, Rate, Steps
-from .node import Absolute, Env, ascending, between, checked_expression
+from .node import Absolute, Env, Group, ascending, between, checked_expression
 
 # triangular2's `1 / 2 ** (cycle - 1)` at cycle 0, 1, ..., 1100: 0 from cycle 1025 on,
 # where 2 ** 1024 overflows.
@@ -55,14 +55,24 @@ class CyclicLR(Absolute):
     """
 
     type: Literal["torch.CyclicLR"] = "torch.CyclicLR"
-    base_lr: Rate
-    max_lr: Rate
-    step_size_up: Steps = 2000
-    step_size_down: NonNegSteps | None = None
-    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
-    gamma: Rate = 1.0
-    scale_fn: str | None = None
-    scale_mode: Literal["cycle", "iterations"] = "cycle"
+    base_lr: Rate = Field(description="The lower bound (the lr at the start of each cycle).")
+    max_lr: Rate = Field(description="The upper bound reached at `step_size_up` into each cycle.")
+    step_size_up: Steps = Field(2000, description="Epochs of the rising half (> 0).")
+    step_size_down: NonNegSteps | None = Field(
+        None, description="Epochs of the falling half (default: `step_size_up`)."
+    )
+    mode: Literal["triangular", "triangular2", "exp_range"] = Field(
+        "triangular",
+        description='The cycle\'s shape: "triangular", "triangular2" or "exp_range" (ignored '
+        "with `scale_fn`).",
+    )
+    gamma: Rate = Field(1.0, description="The base of exp_range's `gamma ** N`.")
+    scale_fn: str | None = Field(
+        None, description="A custom amplitude scaling, an expression in `x`."
+    )
+    scale_mode: Literal["cycle", "iterations"] = Field(
+        "cycle", description='What `scale_fn` receives: "cycle" or "iterations".'
+    )
     inherits_base_lr: ClassVar[bool] = False
     summary = "cycles between `base_lr` and `max_lr` (triangular, triangular2, exp_range)"
     example = {
@@ -78,7 +88,7 @@ class CyclicLR(Absolute):
     def _scale_fn(cls, v: str | None) -> str | None:
         return None if v is None else checked_expression(v, "x")
 
-    def _build(self, group):
+    def _build(self, group: Group) -> float:
         # torch sets the lr to `base_lr`, then steps once while `base_lrs` is still the
         # group's `initial_lr` (set by an earlier scheduler, if any), then records its own.
         group.lr = self.base_lr
@@ -158,16 +168,32 @@ class OneCycleLR(Absolute):
     """
 
     type: Literal["torch.OneCycleLR"] = "torch.OneCycleLR"
-    base_lr: SkipJsonSchema[None] = Field(default=None, exclude=True)
-    max_lr: Rate
-    total_steps: PositiveInt | None = None
-    epochs: PositiveInt | None = None
-    steps_per_epoch: PositiveInt | None = None
-    pct_start: Probability = 0.3
-    anneal_strategy: Literal["cos", "linear"] = "cos"
-    div_factor: PositiveReal = 25.0
-    final_div_factor: PositiveReal = 1e4
-    three_phase: bool = False
+    base_lr: SkipJsonSchema[None] = Field(
+        default=None,
+        exclude=True,
+        description="Not accepted: OneCycleLR sets the lr itself (`max_lr / div_factor`).",
+    )
+    max_lr: Rate = Field(description="The peak learning rate.")
+    total_steps: PositiveInt | None = Field(None, description="The length of the cycle in steps.")
+    epochs: PositiveInt | None = Field(
+        None, description="Epochs of the cycle, with `steps_per_epoch` instead of `total_steps`."
+    )
+    steps_per_epoch: PositiveInt | None = Field(
+        None, description="Steps per epoch, with `epochs` instead of `total_steps`."
+    )
+    pct_start: Probability = Field(
+        0.3, description="The fraction of the cycle spent rising, in [0, 1]."
+    )
+    anneal_strategy: Literal["cos", "linear"] = Field(
+        "cos", description='The annealing curve: "cos" or "linear".'
+    )
+    div_factor: PositiveReal = Field(25.0, description="`initial_lr = max_lr / div_factor`.")
+    final_div_factor: PositiveReal = Field(
+        1e4, description="`min_lr = initial_lr / final_div_factor`."
+    )
+    three_phase: bool = Field(
+        False, description="Rise, fall back to `initial_lr`, then anneal to `min_lr`."
+    )
     inherits_base_lr: ClassVar[bool] = False
     summary = "1cycle: warm up to `max_lr` for `pct_start` of `total_steps`, then anneal"
     example = {"type": "torch.OneCycleLR", "max_lr": 0.1, "total_steps": 10000}
@@ -214,7 +240,7 @@ class OneCycleLR(Absolute):
             return [float(pct * total) - 1, float(2 * pct * total) - 2, float(total - 1)]
         return [float(pct * total) - 1, float(total - 1)]
 
-    def _build(self, group):
+    def _build(self, group: Group) -> float:
         initial = self.max_lr / self.div_factor
         group.one_cycle = (initial, self.max_lr, initial / self.final_div_factor)
         group.initial_lr = initial

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Literal
 
 import numpy as np
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..expressions import power
 from ..node import Context
@@ -39,8 +39,10 @@ class StepLR(TorchNode):
     """
 
     type: Literal["torch.StepLR"] = "torch.StepLR"
-    step_size: Steps
-    gamma: Rate = 0.1
+    step_size: Steps = Field(
+        description="Epochs between decays (> 0; torch divides by it at the first step)."
+    )
+    gamma: Rate = Field(0.1, description="Multiplicative factor of each decay.")
     summary = "`base_lr * gamma ** (epoch // step_size)`"
     example = {"type": "torch.StepLR", "base_lr": 0.1, "step_size": 30, "gamma": 0.1}
 
@@ -81,8 +83,10 @@ class MultiStepLR(TorchNode):
     """
 
     type: Literal["torch.MultiStepLR"] = "torch.MultiStepLR"
-    milestones: list[NonNegInt]
-    gamma: Rate = 0.1
+    milestones: list[NonNegInt] = Field(
+        description="Epochs at which the lr is multiplied by `gamma`."
+    )
+    gamma: Rate = Field(0.1, description="Multiplicative factor of each decay.")
     summary = "`base_lr * gamma ** (milestones passed)`, milestones counted with repetition"
     example = {"type": "torch.MultiStepLR", "base_lr": 0.1, "milestones": [30, 80], "gamma": 0.1}
 
@@ -143,8 +147,14 @@ class ConstantLR(TorchNode):
     """
 
     type: Literal["torch.ConstantLR"] = "torch.ConstantLR"
-    factor: Probability = 1.0 / 3
-    total_iters: NonNegSteps = 5
+    factor: Probability = Field(
+        1.0 / 3,
+        description=(
+            "Multiplier until `total_iters`, in [0, 1] (0 only with total_iters=0: torch "
+            "divides by it at total_iters)."
+        ),
+    )
+    total_iters: NonNegSteps = Field(5, description="Epochs at the reduced lr.")
     summary = "`base_lr * factor` for `total_iters` epochs, then `base_lr`"
     example = {"type": "torch.ConstantLR", "base_lr": 0.1, "factor": 0.5, "total_iters": 4}
 
@@ -201,9 +211,11 @@ class LinearLR(TorchNode):
     """
 
     type: Literal["torch.LinearLR"] = "torch.LinearLR"
-    start_factor: PositiveFraction = 1.0 / 3
-    end_factor: Probability = 1.0
-    total_iters: NonNegSteps = 5
+    start_factor: PositiveFraction = Field(1.0 / 3, description="Multiplier at epoch 0, in (0, 1].")
+    end_factor: Probability = Field(
+        1.0, description="Multiplier from epoch `total_iters` on, in [0, 1]."
+    )
+    total_iters: NonNegSteps = Field(5, description="Epochs of the linear change.")
     summary = "linear multiplier from `start_factor` to `end_factor` over `total_iters`"
     example = {
         "type": "torch.LinearLR",
@@ -267,7 +279,7 @@ class ExponentialLR(TorchNode):
     """
 
     type: Literal["torch.ExponentialLR"] = "torch.ExponentialLR"
-    gamma: Rate
+    gamma: Rate = Field(description="Multiplicative factor per epoch.")
     summary = "`base_lr * gamma ** epoch`"
     example = {"type": "torch.ExponentialLR", "base_lr": 0.1, "gamma": 0.999}
 
@@ -302,8 +314,11 @@ class PolynomialLR(TorchNode):
     """
 
     type: Literal["torch.PolynomialLR"] = "torch.PolynomialLR"
-    total_iters: NonNegSteps = 5
-    power: NonNegReal = 1.0
+    total_iters: NonNegSteps = Field(5, description="Epochs of the decay to 0.")
+    power: NonNegReal = Field(
+        1.0,
+        description="The polynomial's power (>= 0; torch divides by zero for a negative one).",
+    )
     summary = "`base_lr * (1 - min(epoch, total_iters) / total_iters) ** power`"
     example = {"type": "torch.PolynomialLR", "base_lr": 0.1, "total_iters": 1000, "power": 2.0}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from ..expressions import Expression, compile_expression, power
 from ..node import Context
@@ -42,7 +42,9 @@ class LambdaLR(_CompiledLambda, Absolute):
     """
 
     type: Literal["torch.LambdaLR"] = "torch.LambdaLR"
-    lr_lambda: EpochExpression
+    lr_lambda: EpochExpression = Field(
+        description="Multiplier of `base_lr` at epoch N (SPEC 3.5 expression in `epoch`)."
+    )
     summary = "`base_lr * lr_lambda(epoch)`, the lambda an expression in `epoch`"
     example = {"type": "torch.LambdaLR", "base_lr": 0.1, "lr_lambda": "0.5 ** (epoch // 3)"}
 
@@ -71,7 +73,9 @@ class MultiplicativeLR(_CompiledLambda, TorchNode):
     """
 
     type: Literal["torch.MultiplicativeLR"] = "torch.MultiplicativeLR"
-    lr_lambda: EpochExpression
+    lr_lambda: EpochExpression = Field(
+        description="The factor applied at epoch N >= 1 (expression in `epoch`)."
+    )
     summary = "multiplies the current lr by `lr_lambda(epoch)` at every step"
     example = {"type": "torch.MultiplicativeLR", "base_lr": 0.1, "lr_lambda": "0.95"}
 

@@ -100,13 +100,18 @@ class TorchNode(Node):
 
     `base_lr` is the optimizer's learning rate (`initial_lr`); it is required at the top of
     a torch definition and inherited by the children of a composite (`placement_errors`,
-    the family's rule; `tidy_dump` leaves an inherited one out of the normalized form). Subclasses describe one scheduler as torch steps it: what its constructor
-    does to the param group (`_build`), the map of its constructor's step (`_initial`),
+    the family's rule; `tidy_dump` leaves an inherited one out of the normalized form).
+    Subclasses describe one scheduler as torch steps it: what its constructor does to the
+    param group (`_build`), the map of its constructor's step (`_initial`),
     of `_update_lr(0)` (`_restart`, used by SequentialLR at a milestone) and of `step()`
     reaching epoch k (`_maps`), and the value after stepping from a known lr (`_run`).
     """
 
-    base_lr: Rate | None = None
+    base_lr: Rate | None = Field(
+        None,
+        description="The optimizer's learning rate (`initial_lr`): required at the top, left "
+        "out inside SequentialLR/ChainedScheduler (children inherit it).",
+    )
     inherits_base_lr: ClassVar[bool] = True
     # Absolute schedulers set the lr outright (A = 0); the others are chainable.
     absolute: ClassVar[bool] = False
@@ -267,7 +272,9 @@ class TorchComposite(TorchNode):
     """SequentialLR and ChainedScheduler: children are torch schedulers built on the same
     optimizer; they inherit the parent's `base_lr`."""
 
-    schedulers: list[TorchChild] = Field(min_length=1)
+    schedulers: list[TorchChild] = Field(
+        min_length=1, description="The torch schedulers, built in order on one optimizer."
+    )
 
     def children(self) -> list[tuple[str, Node]]:
         return [(pointer("schedulers", i), s) for i, s in enumerate(self.schedulers)]
