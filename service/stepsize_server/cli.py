@@ -3,6 +3,7 @@ openapi. Every command reads the same `STEPSIZE_*` settings as the server."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,32 +30,115 @@ app.add_typer(token_app, name="token")
 CLI_ACTOR = "cli"
 
 
-def _database(settings: Settings) -> Database:
-    """The database, migrated (so that `token create` works on a fresh install)."""
+def _database(settings: Settings, *, create: bool = True) -> Database:
+    """The database, migrated (so that `token create` works on a fresh install). Says on
+    stderr which database it is, since a relative SQLite path depends on the directory.
+
+    With `create=False`, a SQLite file that does not exist yet is an error (exit 2) when
+    the URL is the default one: a token made in a new file next to the current directory
+    would be one the server never sees. An explicit STEPSIZE_DATABASE_URL is created with a
+    warning."""
     from .store import Database, upgrade
 
+    where = describe_database(settings.database_url)
+    missing = sqlite_file(settings.database_url)
+    if missing is not None and missing.exists():
+        missing = None
+    if missing is not None and not create:
+        if "database_url" not in settings.model_fields_set:
+            typer.echo(
+                f"error: no database at {missing} (the default STEPSIZE_DATABASE_URL, "
+                f"{DEFAULT_URL}, is relative to the current directory). Run this from the "
+                "server's directory, set STEPSIZE_DATABASE_URL to the server's database, "
+                "or create one here first with `stepsize-server migrate`.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(
+            f"warning: {missing} does not exist yet: creating a new, empty database", err=True
+        )
+    elif missing is not None:
+        typer.echo(f"creating a new SQLite database at {missing}", err=True)
+    typer.echo(f"database: {where}", err=True)
     db = Database(settings.database_url, pool_size=1)
     upgrade(db)
     return db
+
+
+DEFAULT_URL = str(Settings.model_fields["database_url"].default)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The absolute path of a SQLite URL's file (None: not SQLite, or in memory)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or (database.startswith("file:"))
+    ):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def describe_database(url: str) -> str:
+    """The URL for messages: password hidden, a SQLite path made absolute."""
+    from sqlalchemy.engine import make_url
+
+    path = sqlite_file(url)
+    if path is not None:
+        return f"sqlite:///{path}"
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve` worker process (uvicorn's factory): logging configured, the
+    settings from the environment, no migration (`serve` applied them once before)."""
+    from .api.logs import configure_logging
+    from .app import create_app
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings.model_copy(update={"auto_migrate": False}))
+
+
+def worker_count(settings: Settings, requested: int | None) -> int:
+    """`--workers`, else STEPSIZE_WORKERS; 0 means one per CPU core this process may use."""
+    count = settings.workers if requested is None else requested
+    if count < 0:
+        raise typer.BadParameter(f"must be >= 0. Received: workers={count}")
+    return count or len(os.sched_getaffinity(0))
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="interface (STEPSIZE_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (STEPSIZE_PORT)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="worker processes (STEPSIZE_WORKERS); 0: one per CPU core"),
+    ] = None,
 ) -> None:
-    """Apply migrations, then serve HTTP with uvicorn until interrupted."""
+    """Apply migrations once (unless STEPSIZE_AUTO_MIGRATE=false), then serve HTTP with
+    uvicorn worker processes until interrupted."""
     import uvicorn
 
     from .api.logs import configure_logging
-    from .app import create_app
 
     settings = Settings()
     configure_logging(settings.log_level)
+    if settings.auto_migrate:
+        _database(settings).dispose()
     uvicorn.run(
-        create_app(settings),
+        "stepsize_server.cli:worker_app",
+        factory=True,
         host=host or settings.host,
         port=settings.port if port is None else port,
+        workers=worker_count(settings, workers),
+        loop=settings.loop,
+        http=settings.http,
         log_config=None,
         access_log=False,
         server_header=False,
@@ -83,7 +167,10 @@ def token_create(
 
     try:
         record, secret = create_token(
-            _database(Settings()), scopes=scope, description=description, actor=CLI_ACTOR
+            _database(Settings(), create=False),
+            scopes=scope,
+            description=description,
+            actor=CLI_ACTOR,
         )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -99,7 +186,7 @@ def token_list(
     """List tokens (id, prefix, scopes, description); secrets are never stored."""
     from .store.tokens import list_tokens
 
-    for t in list_tokens(_database(Settings()), include_revoked=all_):
+    for t in list_tokens(_database(Settings(), create=False), include_revoked=all_):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
         typer.echo(f"{t.id}\t{t.prefix}…\t{','.join(t.scopes)}\t{state}\t{t.description}")
 
@@ -111,7 +198,7 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="the id from `toke
     from .store.tokens import revoke_token
 
     try:
-        revoke_token(_database(Settings()), token_id=token_id, actor=CLI_ACTOR)
+        revoke_token(_database(Settings(), create=False), token_id=token_id, actor=CLI_ACTOR)
     except TokenNotFound as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -33,3 +33,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024, description="larger request bodies get 413")
     db_pool_size: int = Field(10, ge=1, description="database connections per process")
     auto_migrate: bool = Field(True, description="apply migrations when the app starts")
+    workers: int = Field(
+        1, ge=0, le=256, description="`serve` worker processes (uvicorn); 0: one per CPU core"
+    )
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "auto", description="uvicorn event loop; auto takes uvloop when installed"
+    )
+    http: Literal["auto", "h11", "httptools"] = Field(
+        "auto", description="uvicorn HTTP parser; auto takes httptools when installed"
+    )

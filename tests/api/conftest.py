@@ -3,9 +3,9 @@ namespace per test, and an in-process app (TestClient) for fast unit tests."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,17 +38,20 @@ def admin(live_server: LiveServer) -> Iterator[httpx.Client]:
 def ns(request: pytest.FixtureRequest) -> str:
     """A namespace of this test's own, so tests sharing the server do not interfere."""
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
-    return name[:60].strip("-.") or "t"
+    if len(name) > 60:  # long ids (the [sqlite-...] parameters) stay distinct: add a digest
+        name = name[:51].strip("-.") + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return name or "t"
 
 
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    """An in-process app on a fresh SQLite file: `make_client(public_read=False)`."""
+def make_client(new_database_url: Callable[[], str]) -> Iterator[Callable[..., TestClient]]:
+    """An in-process app on a fresh database of the test's backend (SQLite, PostgreSQL):
+    `make_client(public_read=False)`."""
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
         fields = {
-            "database_url": f"sqlite:///{tmp_path}/app{len(clients)}.db",
+            "database_url": new_database_url(),
             "access_log": False,
             **overrides,
         }

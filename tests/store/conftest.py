@@ -1,15 +1,16 @@
-"""A migrated SQLite database per test."""
+"""A migrated database per test, on each backend (see `database_backend` in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 from stepsize_server.store import Database, upgrade
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path}/nested/dir/store.db")
+def db(new_database_url: Callable[[], str]) -> Iterator[Database]:
+    database = Database(new_database_url())
     upgrade(database)
-    return database
+    yield database
+    database.dispose()

@@ -1,4 +1,4 @@
-"""The migrations build exactly the tables of schema.py, on a real SQLite file."""
+"""The migrations build exactly the tables of schema.py, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def test_upgrade_is_idempotent_and_creates_the_directory(tmp_path: Path) -> None
     assert current_revision(db) == head_revision(db)
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db: Database) -> None:
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/wal.db")
+    upgrade(db)
     with db.read() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000

@@ -1,4 +1,4 @@
-"""Store functions on a real SQLite file: versions, tags, archive, tokens, audit, cache."""
+"""Store functions on real SQLite and PostgreSQL: versions, tags, archive, tokens, audit, cache."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from stepsize_server.schedules import compile_definition
 from stepsize_server.store import Database, VersionCache, schedules, tags, tokens, upgrade, versions
 from stepsize_server.store import audit as audit_log
@@ -19,6 +20,7 @@ from stepsize_server.store.errors import (
     VersionNotFound,
 )
 from stepsize_server.store.records import PublishResult
+from stepsize_server.store.schema import tokens as tokens_table
 
 
 def put(db: Database, ref: str, value: float, actor: str = "tester") -> PublishResult:
@@ -122,8 +124,11 @@ def test_list_escapes_like_wildcards(db: Database) -> None:
 def test_tokens_are_stored_hashed(db: Database, tmp_path: Path) -> None:
     record, secret = tokens.create_token(db, scopes=["read", "read", "write:a"], actor="cli")
     assert record.scopes == ("read", "write:a")
-    raw = Path(db.engine.url.database or "").read_bytes()
-    assert secret.encode() not in raw
+    with db.read() as conn:
+        stored = [str(value) for row in conn.execute(select(tokens_table)) for value in row]
+    assert stored and not any(secret in value for value in stored)
+    if db.is_sqlite:
+        assert secret.encode() not in Path(db.engine.url.database or "").read_bytes()
     assert tokens.find_token(db, secret=secret) == record
     assert tokens.find_token(db, secret=secret + "x") is None
     tokens.revoke_token(db, token_id=record.id, actor="cli")

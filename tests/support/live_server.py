@@ -9,8 +9,11 @@
         server.kill()                             # SIGKILL, like a crash
 
 The server is `python -m stepsize_server serve` (uvicorn) on 127.0.0.1 with a free port and
-a SQLite file in `directory`. `env` adds or overrides STEPSIZE_* variables. Its output
-goes to `directory/server.log`, quoted in the error when it fails to start.
+a SQLite file in `directory`, or the database of `database_url`. `env` adds or overrides
+STEPSIZE_* variables. Its output goes to `directory/server.log`, quoted in the error when it
+fails to start. The Python that runs it is `STEPSIZE_TEST_SERVER_PYTHON` when set (the
+client's minimal-versions environment has no server installed and borrows the main
+environment's), else this interpreter.
 """
 
 from __future__ import annotations
@@ -37,11 +40,16 @@ class LiveServer:
     """One server process; `start()` (or `with`) runs it, `stop()` ends it."""
 
     def __init__(
-        self, directory: Path, *, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        directory: Path,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.database_url = f"sqlite:///{self.directory / 'stepsize.db'}"
+        self.database_url = database_url or f"sqlite:///{self.directory / 'stepsize.db'}"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.directory / "server.log"
@@ -64,7 +72,7 @@ class LiveServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
+                    server_python(),
                     "-m",
                     "stepsize_server",
                     "serve",
@@ -137,7 +145,7 @@ class LiveServer:
         """Run `stepsize-server ARGS` against this server's database; its stdout.
         Raises subprocess.CalledProcessError (with stderr) on a non-zero exit."""
         done = subprocess.run(
-            [sys.executable, "-m", "stepsize_server", *args],
+            [server_python(), "-m", "stepsize_server", *args],
             env=self.env,
             cwd=self.directory,
             capture_output=True,
@@ -171,6 +179,11 @@ class LiveServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def server_python() -> str:
+    """The interpreter that runs `stepsize_server` (see the module docstring)."""
+    return os.environ.get("STEPSIZE_TEST_SERVER_PYTHON") or sys.executable
 
 
 def free_port() -> int:

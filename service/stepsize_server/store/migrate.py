@@ -13,10 +13,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from .db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# The key of the PostgreSQL advisory lock that serializes migrations: replicas starting
+# together on one database queue on it, and each finds the schema at head once it has it.
+# Any fixed 64-bit number works; this one is "stepsize" in ASCII.
+MIGRATION_LOCK_KEY = 0x7374657073697A65
 
 
 def alembic_config(db: Database) -> Config:
@@ -28,11 +34,16 @@ def alembic_config(db: Database) -> Config:
 
 
 def upgrade(db: Database) -> None:
-    """Apply every pending migration in one write transaction (so concurrent starters
-    on SQLite queue instead of racing). Raises alembic/sqlalchemy errors on failure."""
+    """Apply every pending migration in one write transaction, so that several processes
+    starting together on one database queue instead of racing: SQLite takes its write lock
+    up front (BEGIN IMMEDIATE), PostgreSQL a transaction-scoped advisory lock, released at
+    commit or rollback. Raises alembic/sqlalchemy errors on failure (nothing is applied);
+    blocks while another process migrates."""
     config = alembic_config(db)
     with db.engine.connect() as conn:
         conn.execution_options(stepsize_write=True)
+        if not db.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         conn.commit()
