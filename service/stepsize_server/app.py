@@ -16,7 +16,8 @@ from .api.routes import ROUTERS
 from .observability.metrics import Metrics
 from .observability.middleware import BodyLimitMiddleware, ObservabilityMiddleware
 from .settings import Settings
-from .store import Database, VersionCache, upgrade
+from .store import Database, upgrade
+from .version_cache import VersionCache
 
 DESCRIPTION = """\
 stepsize stores learning-rate schedules by name, every version immutably, and answers

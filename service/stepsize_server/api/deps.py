@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ..observability.metrics import Metrics
 from ..settings import Settings
-from ..store import Database, VersionCache
+from ..store.db import Database
 from ..store.records import TokenRecord
 from ..store.tokens import find_token
+from ..version_cache import VersionCache
 from .errors import ApiError
 from .params import Namespace
 

@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ..observability.metrics import Metrics
 from ..schedules import Compiled, ScheduleError, check_steps
-from ..store import Database, PinnedVersion, VersionCache
+from ..store.db import Database
 from ..store.versions import resolve_version
+from ..version_cache import PinnedVersion, VersionCache
 from .errors import ApiError, from_schedule_error
 from .params import START, STOP, STRIDE, Param
 

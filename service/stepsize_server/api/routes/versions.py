@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...schedules import InvalidDefinition, compile_definition
-from ...store import PinnedVersion
 from ...store import versions as store
+from ...version_cache import PinnedVersion
 from ..deps import CacheDep, DbDep, Reader, Writer
 from ..errors import from_schedule_error
 from ..models import VersionCreate, VersionItem, VersionList, VersionPublic
