@@ -46,7 +46,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import httpx
 import numpy as np
 import stepsize
-from stepsize import cache
+from stepsize import curves
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -197,7 +197,7 @@ def bench_fleet(server: LiveServer, processes: int, steps: int, pace_us: float) 
         ("open-ended, chunks prefetched, back to back", "bench/open:prod", None, 0.0),
     ]
     for label, ref, total, pace in scenarios:
-        cache.forget_all()
+        curves.forget_all()
         before = request_count(server)
         queue = ctx.Queue()
         with tempfile.TemporaryDirectory() as tmp:

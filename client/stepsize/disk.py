@@ -10,7 +10,8 @@ Disk layout under the cache root (`STEPSIZE_CACHE_DIR`, default `~/.cache/stepsi
 Every file is written to a temporary file in the same folder and moved into place with
 `os.replace`, so readers on the same node (other ranks, data-loader workers) see either
 nothing or a complete file. A chunk is verified on every read (checksum, dtype, shape,
-finite and non-negative values); a bad one is deleted and fetched again.
+finite and non-negative values); a bad one is deleted and `CacheError` tells the caller,
+which fetches it again (or, when no server can, raises that `CacheError`).
 """
 
 from __future__ import annotations
@@ -28,24 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from .errors import CacheError
+from .steps import check_values
+
 log = logging.getLogger("stepsize")
 
 CurveKey = tuple[str, int | None]
 
 
 def default_cache_dir() -> Path:
+    """`STEPSIZE_CACHE_DIR`, else `~/.cache/stepsize`."""
     env = os.environ.get("STEPSIZE_CACHE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "stepsize"
-
-
-def check_values(values: Any, length: int) -> np.ndarray:
-    """`values` as a float64 vector of `length` finite, non-negative numbers, else ValueError."""
-    arr = np.asarray(values)
-    if arr.dtype != np.float64 or arr.shape != (length,):
-        raise ValueError(f"expected {length} float64 values, got {arr.dtype} {arr.shape}")
-    if length and not (np.isfinite(arr).all() and (arr >= 0).all()):
-        raise ValueError("values must be finite and >= 0")
-    return arr
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -72,9 +67,10 @@ def _safe_part(text: str) -> str:
 class DiskCache:
     """Chunks and resolutions on disk, shared by every process of a node.
 
-    Reads never raise: a missing, partial or corrupt entry is a miss (corrupt ones are
-    deleted and counted in `corrupt`). Writes never raise either: a read-only or full
-    disk logs a warning and the client goes on with the memory cache.
+    A missing entry is a miss (None). A corrupt chunk (wrong checksum, unparsable, wrong
+    shape or values) is deleted, counted in `corrupt` and reported as `CacheError`; an
+    unparsable JSON record is deleted and is a miss. Writes never raise: a read-only or
+    full disk logs a warning and the client goes on with the memory cache.
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
@@ -100,6 +96,11 @@ class DiskCache:
         )
 
     def load_chunk(self, key: CurveKey, chunk_steps: int, index: int) -> np.ndarray | None:
+        """Chunk `index` of the curve `key`, or None when it is not on disk.
+
+        Raises `CacheError` (naming the file, which is deleted first so that the next
+        read is a miss) when the file's checksum is wrong or its values are unusable.
+        """
         path = self.chunk_path(key, chunk_steps, index)
         sidecar = path.with_name(path.name + ".sha256")
         for attempt in range(2):
@@ -111,14 +112,12 @@ class DiskCache:
             if hashlib.sha256(data).hexdigest() == expected:
                 break
             if attempt == 1:  # a second read rules out a concurrent writer
-                self._discard(path, sidecar, "checksum mismatch")
-                return None
+                raise self._discard(path, sidecar, "checksum mismatch")
         try:
             arr = np.load(io.BytesIO(data), allow_pickle=False)
             return check_values(arr, chunk_steps)
         except (ValueError, OSError, EOFError) as exc:
-            self._discard(path, sidecar, str(exc))
-            return None
+            raise self._discard(path, sidecar, str(exc)) from exc
 
     def store_chunk(self, key: CurveKey, chunk_steps: int, index: int, values: np.ndarray) -> None:
         path = self.chunk_path(key, chunk_steps, index)
@@ -134,14 +133,14 @@ class DiskCache:
         except OSError as exc:
             self._write_failed(path, exc)
 
-    def _discard(self, path: Path, sidecar: Path, why: str) -> None:
+    def _discard(self, path: Path, sidecar: Path, why: str) -> CacheError:
+        """Delete a corrupt entry; the `CacheError` saying so, for the caller to raise."""
         self.corrupt += 1
-        log.warning(
-            "stepsize: corrupt cache file %s (%s); deleting it and fetching again", path, why
-        )
+        log.warning("stepsize: corrupt cache file %s (%s); deleting it", path, why)
         for p in (path, sidecar):
             with contextlib.suppress(OSError):
                 p.unlink()
+        return CacheError(f"corrupt cache file {path} ({why}), deleted", path=str(path))
 
     def _write_failed(self, path: Path, exc: OSError) -> None:
         if not self._warned:
@@ -156,6 +155,7 @@ class DiskCache:
         )
 
     def load_json(self, kind: str, namespace: str, name: str, leaf: str) -> dict[str, Any] | None:
+        """The record, or None when it is missing or unparsable (then deleted)."""
         path = self._json_path(kind, namespace, name, leaf)
         try:
             record = json.loads(path.read_text())

@@ -1,6 +1,8 @@
 """One fetch per job: rank 0 talks to the server, torch.distributed carries the values.
 
-Every rank calls `Client.schedule` with the same arguments (as with any collective).
+Every rank calls `Client.schedule` with the same arguments (as with any collective);
+it calls `broadcast_schedule` with its `Pinning` when `torch_distributed()` finds a
+process group.
 Rank 0 resolves the reference and loads the up-front range; the pinned identity and the
 values then reach the other ranks by `broadcast_object_list` and `broadcast`. If rank 0
 fails, every rank raises the same error, so no rank waits forever or trains on guesses.
@@ -9,31 +11,45 @@ fails, every rank raises the same error, so no rank waits forever or trains on g
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import sys
+from typing import Any
 
 import numpy as np
 
-from . import cache, errors
-from .cache import Curve
+from . import errors
+from .curves import Curve
+from .pinning import Identity, Pinning
 from .refs import Ref
 
-if TYPE_CHECKING:
-    from .client import Client
-    from .schedule import Identity
+__all__ = ["broadcast_schedule", "torch_distributed"]
 
 log = logging.getLogger("stepsize")
 
 
+def torch_distributed() -> Any:
+    """torch.distributed when torch is already imported and a group of >1 is initialized."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    dist = getattr(torch, "distributed", None)
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return None
+    return dist if dist.get_world_size() > 1 else None
+
+
 def broadcast_schedule(
-    client: Client,
+    pinning: Pinning,
     dist: Any,
     parsed: Ref,
     total_steps: int | None,
     steps_per_epoch: int | None,
 ) -> tuple[Identity, Curve]:
-    import torch
+    """Pin `parsed` on rank 0 and share the identity and up-front values with every rank.
 
-    from .schedule import Identity
+    A collective: every rank must call it. Raises on every rank what rank 0 raised
+    (the same exception class, its message prefixed with the rank), so none hangs.
+    """
+    import torch
 
     rank = dist.get_rank()
     device = torch.device("cpu")
@@ -44,9 +60,9 @@ def broadcast_schedule(
     failure: Exception | None = None
     if rank == 0:
         try:
-            identity = client._resolve(parsed, total_steps, steps_per_epoch)
-            curve = client._load_curve(identity)
-            chunks = curve.upfront_chunks(client.upfront_limit)
+            identity = pinning.resolve(parsed, total_steps, steps_per_epoch)
+            curve = pinning.load_curve(identity)
+            chunks = curve.upfront_chunks(pinning.upfront_limit)
             values = curve.prefix(chunks * curve.chunk_steps)
             payload = {
                 "identity": identity.as_dict(),
@@ -85,25 +101,12 @@ def broadcast_schedule(
             n - 1,
         )
     received = tensor.cpu().numpy().astype(np.float64, copy=False)
-    shared = cache.lookup(identity.key)
-    if shared is None:
-        shared = cache.register(
-            Curve(
-                identity.key,
-                label=identity.ref,
-                horizon=identity.horizon,
-                total_steps=identity.total_steps,
-                chunk_steps=chunk_steps,
-                disk=client.cache,
-                # Only past the broadcast range (an open-ended curve run beyond
-                # total_steps) does a non-zero rank fetch for itself.
-                source=None if client.offline else client.source(identity),
-                wait_timeout=client.wait_timeout,
-            )
-        )
+    # Only past the broadcast range (an open-ended curve run beyond total_steps) does a
+    # non-zero rank fetch for itself.
+    shared = pinning.new_curve(identity, chunk_steps=chunk_steps)
     C = shared.chunk_steps
     if chunk_steps == C:
-        shared._add({i: received[i * C : (i + 1) * C].copy() for i in range(n // C)})
+        shared.add_chunks({i: received[i * C : (i + 1) * C].copy() for i in range(n // C)})
     return identity, shared
 
 

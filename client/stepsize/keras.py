@@ -20,9 +20,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from .cache import MAX_VALUES_PER_REQUEST
-from .client import curve_for
-from .schedule import Identity
+from .pinning import Identity, curve_for, default_pinning
+from .refs import Ref
+from .steps import MAX_VALUES_PER_REQUEST
 
 __all__ = ["RegistrySchedule", "definition_from_keras"]
 
@@ -118,6 +118,7 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         return np.asarray(self._curve.value(int(step)), dtype=self.dtype)
 
     def get_config(self) -> dict[str, Any]:
+        """The identity and dtype: what a saved model holds (never the values)."""
         return {**self.identity.as_dict(), "dtype": self.dtype}
 
     def __copy__(self) -> RegistrySchedule:
@@ -146,9 +147,9 @@ def definition_from_keras(schedule: Any) -> dict[str, Any]:
     for a custom schedule class (the registry cannot evaluate its Python code).
     """
     if isinstance(schedule, RegistrySchedule):
-        from .client import default_client
-
-        return default_client().version(schedule.identity.ref)["definition"]
+        version = default_pinning().registry.version(Ref.parse(schedule.identity.ref))
+        definition: dict[str, Any] = version["definition"]
+        return definition
     cls = type(schedule).__name__
     if cls not in KERAS_TYPES or not hasattr(schedule, "get_config"):
         raise TypeError(

@@ -1,59 +1,25 @@
-"""The pinned `Schedule` handed to training code, and its `Identity` (SPEC section 7)."""
+"""The pinned `Schedule` handed to training code (SPEC section 7).
+
+It stands on the pinning layer (`Identity`, `Curve`) and hands out the shims; the shims
+never import it.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import cache
-from .cache import MAX_STEP, Curve
+from .curves import Curve
+from .pinning import Identity, curve_for
 from .refs import Ref
+from .steps import check_step
 
 if TYPE_CHECKING:
     from torch.optim.lr_scheduler import LRScheduler
 
     from .keras import RegistrySchedule
     from .torch import TorchLambda
-
-
-def check_step(step: Any) -> int:
-    """`step` as an int in [0, 2**53]; ValueError naming it otherwise (floats must be integral)."""
-    if isinstance(step, (bool, str, bytes)):
-        raise ValueError(f"Argument `step` must be an integer. Received: step={step!r}")
-    if not isinstance(step, int):
-        try:
-            as_float = float(step)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Argument `step` must be an integer. Received: step={step!r}"
-            ) from None
-        if not (math.isfinite(as_float) and as_float == int(as_float)):
-            raise ValueError(f"Argument `step` must be an integer. Received: step={step!r}")
-        step = int(as_float)
-    if not 0 <= step <= MAX_STEP:
-        raise ValueError(f"Argument `step` must be in [0, 2**53]. Received: step={step}")
-    return step
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What a pinned schedule is: small, picklable, free of tokens, URLs and values."""
-
-    ref: str
-    digest: str
-    horizon: int | None
-    total_steps: int | None = None
-    steps_per_epoch: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def key(self) -> cache.CurveKey:
-        return (self.digest, self.steps_per_epoch)
 
 
 class Schedule:
@@ -76,10 +42,7 @@ class Schedule:
     def __repr__(self) -> str:
         return f"Schedule({self.ref!r}, digest={self.digest[:19]}..., horizon={self.horizon})"
 
-    def __reduce__(self) -> Any:
-        # `restore` lives in client.py (it needs the default client); pickles name it there
-        from .client import restore
-
+    def __reduce__(self) -> tuple[Any, ...]:
         return (restore, (self.identity.as_dict(),))
 
     @property
@@ -89,10 +52,12 @@ class Schedule:
 
     @property
     def version(self) -> int:
+        """The pinned version number."""
         return Ref.parse(self.identity.ref).version or 0
 
     @property
     def digest(self) -> str:
+        """The digest of the pinned version's normalized definition."""
         return self.identity.digest
 
     @property
@@ -102,10 +67,12 @@ class Schedule:
 
     @property
     def total_steps(self) -> int | None:
+        """The run's number of optimizer updates, as given to `Client.schedule`."""
         return self.identity.total_steps
 
     @property
     def steps_per_epoch(self) -> int | None:
+        """The steps per epoch given to `Client.schedule` (None: not given)."""
         return self.identity.steps_per_epoch
 
     @property
@@ -168,10 +135,16 @@ class Schedule:
         from . import torch as shims
 
         # RegistryLR is built on first use (stepsize.torch's __getattr__)
-        scheduler: LRScheduler = shims.RegistryLR(  # type: ignore[misc]
-            optimizer, self.identity, last_epoch=last_epoch
-        )
+        scheduler: LRScheduler = shims.RegistryLR(optimizer, self.identity, last_epoch=last_epoch)
         return scheduler
 
 
-__all__ = ["Identity", "Schedule", "check_step"]
+def restore(identity: dict[str, Any]) -> Schedule:
+    """Rebuild a pickled `Schedule` (see `Schedule.__reduce__`): its values come from
+    memory, the disk cache or the default pinning's server (`pinning.curve_for`).
+    Raises `ScheduleUnavailable` when none has them."""
+    ident = Identity(**identity)
+    return Schedule(ident, curve_for(ident))
+
+
+__all__ = ["Schedule", "restore"]

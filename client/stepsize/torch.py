@@ -7,23 +7,124 @@ bytes whatever the curve's length and never holds a token, a URL or the values; 
 restored shim finds the values in the memory cache, the disk cache, or the server.
 
 `TorchLambda` needs no torch (data-loader workers and pickles stay light); torch is
-imported when `RegistryLR` is first used.
+imported when `RegistryLR` is first used. Its hot path is one dict lookup and one array
+index: `FACTORS[key][step]`, the factor tables of this module, which follow their curve
+as chunks arrive (`Curve.subscribe`).
 """
 
 from __future__ import annotations
 
+import array
 import math
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from . import cache
-from .cache import FACTORS, exact_factors, factor_key
-from .client import curve_for
-from .schedule import Identity, check_step
+from . import curves
+from .curves import Curve
+from .disk import CurveKey
+from .pinning import Identity, curve_for
+from .steps import MAX_VALUES_PER_REQUEST, check_step
 
-__all__ = ["RegistryLR", "TorchLambda", "base_lr_of", "definition_from_torch"]  # noqa: F822
+__all__ = [  # noqa: F822 (RegistryLR is built on first use)
+    "RegistryLR",
+    "TorchLambda",
+    "base_lr_of",
+    "definition_from_torch",
+    "exact_factors",
+    "factor_table",
+]
+
+
+def exact_factors(values: np.ndarray, base: float) -> np.ndarray:
+    """`values / base`, nudged by one ulp where needed so that `base * f == value` exactly."""
+    f = values / base
+    for direction in (np.inf, -np.inf):
+        bad = base * f != values
+        if not bad.any():
+            break
+        candidate = np.nextafter(f, direction)
+        fixed = bad & (base * candidate == values)
+        f[fixed] = candidate[fixed]
+    return f
+
+
+# What TorchLambda reads on its hot path: factor tables by `factor_key` (a str: its hash
+# is cached), and the tables of each curve, by curve key.
+FACTORS: dict[str, array.array[float]] = {}
+_TABLES: dict[CurveKey, FactorTables] = {}
+
+
+def factor_key(key: CurveKey, base_lr: float) -> str:
+    """The FACTORS key of a curve's factor table for `base_lr`."""
+    return f"{key[0]}|{key[1]}|{base_lr!r}"
+
+
+class FactorTables:
+    """`lr / base_lr` of one curve for steps `[0, fast_end)`, one table per base lr.
+
+    `fast_end` stops `margin` steps short of the loaded prefix (unless the run ends
+    there), so that lookups near its end go through `Curve.value`, which prefetches.
+    """
+
+    def __init__(self, curve: Curve) -> None:
+        self.curve = curve
+        self.fast_end = 0
+        self.tables: dict[float, array.array[float]] = {}
+        curve.subscribe(self.advance)
+
+    def _end(self) -> int:
+        curve = self.curve
+        loaded = curve.loaded_steps
+        if curve.horizon is not None and loaded > curve.horizon:
+            # past the horizon the curve is constant: the table runs to total_steps too
+            return max(curve.horizon + 1, min((curve.total_steps or 0) + 1, MAX_VALUES_PER_REQUEST))
+        limit = loaded - curve.margin
+        if curve.total_steps is not None:
+            limit = max(limit, min(loaded, curve.total_steps + 1))
+        return max(limit, 0)
+
+    def advance(self, curve: Curve) -> None:
+        """Extend every table to the new `fast_end` (called under `curve.lock`)."""
+        end = self._end()
+        if end <= self.fast_end:
+            return
+        if self.tables:
+            piece = curve.loaded_slice(self.fast_end, end)
+            for base, table in self.tables.items():
+                table.frombytes(exact_factors(piece, base).tobytes())
+        self.fast_end = end
+
+    def table(self, base_lr: float) -> array.array[float]:
+        """The table for `base_lr` (made on first use, published in FACTORS)."""
+        with self.curve.lock:
+            table = self.tables.get(base_lr)
+            if table is None:
+                table = array.array("d")
+                if self.fast_end:
+                    piece = self.curve.loaded_slice(0, self.fast_end)
+                    table.frombytes(exact_factors(piece, base_lr).tobytes())
+                self.tables[base_lr] = table
+                FACTORS[factor_key(self.curve.key, base_lr)] = table
+            return table
+
+
+def factor_table(curve: Curve, base_lr: float) -> array.array[float]:
+    """`lr / base_lr` of `curve` for steps `[0, fast_end)`, kept up to date as chunks arrive."""
+    with curve.lock:
+        tables = _TABLES.get(curve.key)
+        if tables is None or tables.curve is not curve:
+            tables = _TABLES[curve.key] = FactorTables(curve)
+        return tables.table(base_lr)
+
+
+def _forget_tables() -> None:
+    FACTORS.clear()
+    _TABLES.clear()
+
+
+curves.on_forget(_forget_tables)
 
 
 def base_lr_of(optimizer_or_base_lr: Any) -> float:
@@ -68,7 +169,7 @@ class TorchLambda:
         self.steps_per_epoch = identity.steps_per_epoch
         self.base_lr = float(base_lr)
         self.key = factor_key(identity.key, self.base_lr)
-        curve_for(identity).factor_table(self.base_lr)
+        factor_table(curve_for(identity), self.base_lr)
 
     def __call__(self, step: int) -> float:
         try:
@@ -80,14 +181,15 @@ class TorchLambda:
 
     def _lookup(self, step: Any) -> float:
         step = check_step(step)
-        curve = cache.lookup((self.digest, self.steps_per_epoch))
+        curve = curves.lookup((self.digest, self.steps_per_epoch))
         if curve is None or self.key not in FACTORS:
             curve = curve_for(self.identity)
-            curve.factor_table(self.base_lr)
+            factor_table(curve, self.base_lr)
         return float(exact_factors(np.array([curve.value(step)]), self.base_lr)[0])
 
     @property
     def identity(self) -> Identity:
+        """The pinned schedule this lambda follows."""
         return Identity(self.ref, self.digest, self.horizon, self.total_steps, self.steps_per_epoch)
 
     def __repr__(self) -> str:
@@ -117,9 +219,9 @@ def _registry_lr_class() -> type:
             else:
                 super().__init__(optimizer, -1)
 
-        def _curve(self) -> cache.Curve:
+        def _curve(self) -> Curve:
             ident = self.stepsize
-            curve = cache.lookup((ident["digest"], ident["steps_per_epoch"]))
+            curve = curves.lookup((ident["digest"], ident["steps_per_epoch"]))
             return curve if curve is not None else curve_for(Identity(**ident))
 
         def get_lr(self) -> list[Any]:

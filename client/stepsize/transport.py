@@ -2,8 +2,9 @@
 
 Retries use tenacity: exponential backoff with full jitter, on connection errors,
 timeouts and 429/502/503/504 answers. Every other error status maps to one exception of
-`stepsize.errors` straight away. After the last attempt a network failure is raised as
-`Unreachable`, which the callers turn into a cache fallback or `ScheduleUnavailable`.
+`stepsize.errors` straight away, chosen by the problem's `code` (`errors.exception_for`).
+After the last attempt a network failure is raised as `Unreachable`, which the callers
+turn into a cache fallback or `ScheduleUnavailable`.
 
 The connection pool is per process: after `fork` (data-loader workers) the child gets a
 fresh `httpx.Client` on first use instead of sharing the parent's sockets.
@@ -20,8 +21,8 @@ from typing import Any
 import httpx
 import tenacity
 
-from . import __version__
-from .errors import AuthError, Conflict, InvalidRequest, NotFound, ServerError, Unreachable
+from .errors import ServerError, Unreachable, exception_for
+from .version import __version__
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -136,12 +137,14 @@ class Transport:
         json: Any = None,
         headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (),
+        ref: str = "",
     ) -> httpx.Response:
         """Send one request with retries; answers 2xx (and statuses in `ok`).
 
-        Raises `Unreachable` when every attempt failed on the network or with 429/5xx
-        gateway statuses, and the `ServerError` subclass matching any other error status.
-        Blocks at most the bound documented on `Retry`.
+        Raises `Unreachable` (naming `ref` and the URL) when every attempt failed on the
+        network or with 429/5xx gateway statuses, and the `ServerError` subclass of the
+        problem's code for any other error status. Blocks at most the bound documented
+        on `Retry`.
         """
         retry = self.retry
         kwargs: dict[str, Any] = {}
@@ -166,21 +169,30 @@ class Transport:
                         raise _RetryableStatus(response)
         except httpx.TransportError as exc:
             raise Unreachable(
-                f"{method} {self.url}{path}: the server is unreachable after "
-                f"{retry.attempts} attempt(s) ({type(exc).__name__}: {exc or 'no detail'})"
+                f"{_about(ref)}{method} {self.url}{path}: the server is unreachable after "
+                f"{retry.attempts} attempt(s) ({type(exc).__name__}: {exc or 'no detail'})",
+                url=f"{self.url}{path}",
+                ref=ref,
             ) from exc
         except _RetryableStatus as exc:
             raise Unreachable(
-                f"{method} {self.url}{path}: the server answered {exc.response.status_code} "
-                f"to {retry.attempts} attempt(s)"
+                f"{_about(ref)}{method} {self.url}{path}: the server answered "
+                f"{exc.response.status_code} to {retry.attempts} attempt(s)",
+                url=f"{self.url}{path}",
+                ref=ref,
             ) from exc
         if response.is_success or response.status_code in ok:
             return response
         raise error_from_response(response)
 
 
+def _about(ref: str) -> str:
+    return f"{ref}: " if ref else ""
+
+
 def error_from_response(response: httpx.Response) -> ServerError:
-    """The `ServerError` subclass for an error answer, with the problem+json fields."""
+    """The `ServerError` subclass for an error answer (by its problem `code`, else its
+    status), with the problem+json fields."""
     status = response.status_code
     body: dict[str, Any] = {}
     try:
@@ -193,26 +205,10 @@ def error_from_response(response: httpx.Response) -> ServerError:
     detail = str(body.get("detail") or (response.text[:300] if not body else ""))
     raw = body.get("errors")
     errors: list[Any] = raw if isinstance(raw, list) else []
+    code = str(body.get("code") or "")
     message = f"{status} {title}" + (f": {detail}" if detail else "")
     for item in errors[:10]:
         if isinstance(item, dict):
             message += f"\n  {item.get('path', '')}: {item.get('message', '')}"
-    cls: type[ServerError]
-    if status in (400, 422):
-        cls = InvalidRequest
-    elif status in (401, 403):
-        cls = AuthError
-    elif status == 404:
-        cls = NotFound
-    elif status in (409, 412):
-        cls = Conflict
-    else:
-        cls = ServerError
-    return cls(
-        message,
-        status=status,
-        title=title,
-        detail=detail,
-        code=str(body.get("code") or ""),
-        errors=errors,
-    )
+    cls = exception_for(code, status)
+    return cls(message, status=status, title=title, detail=detail, code=code, errors=errors)

@@ -3,7 +3,7 @@
 import sys
 
 import numpy as np
-from stepsize.cache import DiskCache
+from stepsize.disk import DiskCache
 
 root, seed = sys.argv[1], int(sys.argv[2])
 disk = DiskCache(root)

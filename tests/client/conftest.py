@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import stepsize
-from stepsize import cache
+from stepsize import curves
 
 from tests.support.live_server import LiveServer
 
@@ -27,10 +27,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("STEPSIZE_CACHE_DIR", str(tmp_path / "cache"))
     for name in ("STEPSIZE_OFFLINE", "STEPSIZE_TOKEN", "STEPSIZE_URL"):
         monkeypatch.delenv(name, raising=False)
-    cache.forget_all()
+    curves.forget_all()
     stepsize.set_default_client(None)
     yield
-    cache.forget_all()
+    curves.forget_all()
     stepsize.set_default_client(None)
 
 

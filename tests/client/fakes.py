@@ -12,6 +12,7 @@ import io
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ class FakeRegistry:
         self.down = False
         self.fail_statuses: list[int] = []  # answered (in order) before real answers
         self.delay: threading.Event | None = None  # lr requests wait on it when set
+        self.stall_s = 0.0  # lr requests take this long, then time out (when > 0)
+        self.interrupt = False  # lr requests raise KeyboardInterrupt (Ctrl-C mid-fetch)
         self._lock = threading.Lock()
 
     # helpers for tests
@@ -89,6 +92,11 @@ class FakeRegistry:
                 raise httpx.ConnectError("connection refused (fake)", request=request)
             if self.fail_statuses:
                 return problem(self.fail_statuses.pop(0), "Unavailable")
+        if self.interrupt and request.url.path.endswith("/lr"):
+            raise KeyboardInterrupt
+        if self.stall_s and request.url.path.endswith("/lr"):
+            time.sleep(self.stall_s)
+            raise httpx.ReadTimeout("the server did not answer in time (fake)", request=request)
         if self.delay is not None and request.url.path.endswith("/lr"):
             self.delay.wait(10)
             if self.down:
@@ -106,7 +114,7 @@ class FakeRegistry:
             return httpx.Response(
                 200,
                 json={
-                    "definition": compiled.normalized,
+                    "normalized": compiled.normalized,
                     "digest": compiled.digest,
                     "horizon": compiled.horizon(),
                     "warnings": [],

@@ -23,7 +23,7 @@ import keras
 import stepsize
 import tensorflow as tf
 import torch
-from stepsize import cache
+from stepsize import curves
 from torch.optim.lr_scheduler import LambdaLR
 
 from tests.support.live_server import free_port
@@ -147,7 +147,7 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(live, tmp_path, s
     head = train(model, opt, scheduler, 0, 700)
     path = tmp_path / "ckpt.pt"
     torch.save({"m": model.state_dict(), "o": opt.state_dict(), "s": scheduler.state_dict()}, path)
-    cache.forget_all()  # a new process: only the disk cache and the server remain
+    curves.forget_all()  # a new process: only the disk cache and the server remain
     stepsize.set_default_client(live.client())
     model, opt, scheduler = build(live.client().schedule("team/open", total_steps=1500))
     state = torch.load(path, weights_only=True)
@@ -255,7 +255,7 @@ def test_corrupted_cache_file_is_detected_and_refetched(live, tmp_path):
     raw = bytearray(chunk.read_bytes())
     raw[200:208] = np.float64(1.0).tobytes()
     chunk.write_bytes(bytes(raw))
-    cache.forget_all()
+    curves.forget_all()
     before = live.request_count()
     fresh = live.client(cache_dir=tmp_path / "c")
     sched = fresh.schedule("team/piecewise@1")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import stepsize
-from stepsize import cache
+from stepsize import curves
 
 from .fakes import COSINE, OPEN, PIECEWISE, WARMUP, expected
 
@@ -135,7 +135,7 @@ def test_persistent_5xx_is_unreachable(client, fake):
 
 def test_server_down_with_values_cached_keeps_going(make_client, fake, caplog):
     make_client().schedule("team/cosine:prod")
-    cache.forget_all()
+    curves.forget_all()
     fake.down = True
     with caplog.at_level(logging.WARNING, logger="stepsize"):
         sched = make_client().schedule("team/cosine:prod")
@@ -146,7 +146,7 @@ def test_server_down_with_values_cached_keeps_going(make_client, fake, caplog):
 
 def test_offline_uses_only_the_cache(make_client, fake, monkeypatch):
     make_client().schedule("team/warmup")
-    cache.forget_all()
+    curves.forget_all()
     fake.log.clear()
     monkeypatch.setenv("STEPSIZE_OFFLINE", "1")
     client = make_client()
@@ -166,7 +166,7 @@ def test_corrupt_cache_file_is_detected_and_refetched(make_client, fake, tmp_pat
     data = bytearray(files[0].read_bytes())
     data[-8:] = np.float64(0.5).tobytes()  # a plausible but wrong value
     files[0].write_bytes(bytes(data))
-    cache.forget_all()
+    curves.forget_all()
     fake.log.clear()
     client = make_client()
     sched = client.schedule("team/cosine@1")
@@ -180,7 +180,7 @@ def test_corrupt_cache_offline_is_an_error_not_a_value(make_client, tmp_path):
     make_client().schedule("team/cosine")
     for f in (tmp_path / "cache" / "curves").rglob("*.npy"):
         f.write_bytes(f.read_bytes()[:100])  # truncated
-    cache.forget_all()
+    curves.forget_all()
     with pytest.raises(stepsize.ScheduleUnavailable):
         make_client(offline=True).schedule("team/cosine@1")
 
@@ -309,3 +309,53 @@ def test_concurrent_processes_share_the_disk_cache(tmp_path):
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     assert not list((tmp_path / "shared").rglob(".tmp-*"))
+
+
+def test_a_failed_chunk_fetch_is_run_once_so_construction_waits_one_bound(make_client, fake):
+    """The documented bound: construction blocks about `wait_timeout`, not twice that."""
+    make_client().schedule("team/open")  # the version's facts are now on disk
+    for f in (Path(make_client().cache.root) / "curves").rglob("*.npy"):
+        f.unlink()  # ... but not its values
+    curves.forget_all()
+    retry = stepsize.Retry(attempts=2, timeout=0.2, backoff=0.0, max_backoff=0.0)
+    client = make_client(retry=retry)
+    fake.log.clear()
+    fake.stall_s = 0.2  # every lr request times out after 0.2 s
+    t0 = time.monotonic()
+    with pytest.raises(stepsize.ScheduleUnavailable, match="cannot be reached"):
+        client.schedule("team/open@1")
+    elapsed = time.monotonic() - t0
+    assert len(fake.lr_requests()) == retry.attempts, "the failed fetch was run again"
+    assert elapsed < 1.5 * client.wait_timeout, (elapsed, client.wait_timeout)
+
+
+def test_ctrl_c_during_a_fetch_interrupts(make_client, fake):
+    client = make_client()
+    fake.interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        client.schedule("team/cosine")
+    fake.interrupt = False  # the interrupted fetch left nothing in flight behind it
+    assert client.schedule("team/cosine")(10) == expected(COSINE, [10])[0]
+
+
+def test_a_waiter_on_an_interrupted_fetch_gets_schedule_unavailable(make_client, fake):
+    client = make_client(chunk_steps=1000)
+    sched = client.schedule("team/open")
+    fake.interrupt = True
+    errors: list[BaseException] = []
+
+    def train() -> None:
+        try:
+            sched(1500)  # chunk 1: claimed by the main thread below, which is interrupted
+        except BaseException as exc:
+            errors.append(exc)
+
+    curve = sched._curve
+    fetch = curve._inflight.claim(1, 2)
+    waiter = threading.Thread(target=train)
+    waiter.start()
+    with pytest.raises(KeyboardInterrupt):
+        curve._run(fetch)
+    waiter.join(10)
+    assert len(errors) == 1 and isinstance(errors[0], stepsize.ScheduleUnavailable)
+    assert "interrupted" in str(errors[0]) and "team/open@1" in str(errors[0])

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import stepsize
 import tensorflow as tf
-from stepsize import cache
+from stepsize import curves
 from stepsize.keras import RegistrySchedule, definition_from_keras
 
 from .fakes import COSINE, OPEN, WARMUP, expected
@@ -106,7 +106,7 @@ def test_config_round_trip_and_saved_model(client, tmp_path):
     model.fit(np.ones((16, 4)), np.zeros((16, 1)), epochs=1, verbose=0)
     path = tmp_path / "model.keras"
     model.save(path)
-    cache.forget_all()  # the loaded model must find the values on disk
+    curves.forget_all()  # the loaded model must find the values on disk
     loaded = keras.models.load_model(path)
     assert isinstance(loaded.optimizer.learning_rate, tf.Tensor)
     restored = loaded.optimizer._learning_rate
@@ -137,7 +137,7 @@ def test_config_round_trip_and_saved_model(client, tmp_path):
 def test_missing_values_fail_at_construction(make_client, tmp_path):
     sched = make_client().schedule("team/cosine")
     config = sched.keras().get_config()
-    cache.forget_all()
+    curves.forget_all()
     stepsize.set_default_client(make_client(offline=True, cache_dir=tmp_path / "empty"))
     with pytest.raises(stepsize.ScheduleUnavailable):
         RegistrySchedule.from_config(config)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import networkx as nx
 import pytest
 import stepsize
 from stepsize import errors
 from stepsize.refs import Ref
+
+from tests.test_import_cycles import PACKAGES, import_graph
 
 
 def test_public_names_are_pinned():
@@ -89,3 +92,32 @@ def test_client_reads_the_environment(monkeypatch, tmp_path):
     assert client.has_token and client.offline
     assert client.cache.root == tmp_path / "here"
     assert "secret-token" not in repr(client) + repr(client._http)
+
+
+# The client's layers, top first: a module imports only modules of lower layers
+# (STYLE.md: shims -> pinning -> curves -> transport -> errors; the shims never import
+# client.py, and nothing imports the package's __init__).
+LAYERS = [
+    ["stepsize", "stepsize.cli"],
+    ["stepsize.client"],
+    ["stepsize.publishing"],
+    ["stepsize.schedule"],
+    ["stepsize.keras", "stepsize.torch", "stepsize.distributed"],
+    ["stepsize.pinning"],
+    ["stepsize.settings"],
+    ["stepsize.curves"],
+    ["stepsize.prefetch"],
+    ["stepsize.registry"],
+    ["stepsize.transport", "stepsize.disk"],
+    ["stepsize.errors", "stepsize.refs", "stepsize.steps", "stepsize.version"],
+]
+
+
+def test_imports_point_down_the_layers():
+    graph = import_graph("stepsize", PACKAGES["stepsize"])
+    layer = {module: i for i, modules in enumerate(LAYERS) for module in modules}
+    assert set(layer) == set(graph.nodes), "every module has its layer"
+    upward = [(a, b) for a, b in graph.edges if layer[a] >= layer[b]]
+    assert not upward, f"imports that do not point down: {sorted(upward)}"
+    for shim in ("stepsize.keras", "stepsize.torch", "stepsize.distributed"):
+        assert "stepsize.client" not in nx.descendants(graph, shim)

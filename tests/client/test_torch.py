@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import stepsize
 import torch
-from stepsize import cache
+from stepsize import curves
 from stepsize.torch import RegistryLR, TorchLambda, definition_from_torch
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -91,7 +91,7 @@ def test_lambda_resume_from_state_dict_keeps_the_checkpointed_version(client, fa
     rest = run(opt, lam, 300)
 
     fake.add("team/cosine", PIECEWISE, tags={"prod": 2})  # the tag moves meanwhile
-    cache.forget_all()
+    curves.forget_all()
     state = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
     opt2 = make_optimizer(0.1)
     lam2 = LambdaLR(opt2, client.schedule("team/cosine:prod").torch_lambda(opt2))

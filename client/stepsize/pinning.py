@@ -1,0 +1,278 @@
+"""Pinning: a reference resolved once to an `Identity`, and the loaded `Curve` of it.
+
+This is the public layer the shims (`stepsize.keras`, `stepsize.torch`,
+`stepsize.distributed`) and `Client` stand on:
+
+    pinning = Pinning(ClientSettings.resolve())     # or client.pinning
+    identity = pinning.resolve(Ref.parse("team/cosine:prod"), total_steps=10_000)
+    curve = pinning.load_curve(identity)            # values in memory, on disk, fetched
+    curve.value(500)
+
+`Identity` is what a pinned schedule is (reference, digest, horizon, sizes): small,
+picklable and free of tokens, URLs and values. A restored shim (pickle, checkpoint,
+saved Keras model) calls `curve_for(identity)`: the memory cache, else the disk cache,
+else the server of the default pinning (`set_default`, which `stepsize.set_default_client`
+calls, else one configured from the `STEPSIZE_*` variables).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from . import curves
+from .curves import Curve, Source
+from .disk import CurveKey, DiskCache
+from .errors import ScheduleUnavailable, Unreachable
+from .refs import Ref
+from .registry import Registry, select_version
+from .settings import ClientSettings
+from .transport import Transport
+
+__all__ = [
+    "Identity",
+    "Pinning",
+    "curve_for",
+    "default_pinning",
+    "set_default",
+]
+
+log = logging.getLogger("stepsize")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a pinned schedule is: small, picklable, free of tokens, URLs and values."""
+
+    ref: str
+    digest: str
+    horizon: int | None
+    total_steps: int | None = None
+    steps_per_epoch: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict (what pickles, state dicts and Keras configs hold)."""
+        return asdict(self)
+
+    @property
+    def key(self) -> CurveKey:
+        """The curve's key in the memory and disk caches: `(digest, steps_per_epoch)`."""
+        return (self.digest, self.steps_per_epoch)
+
+
+class Pinning:
+    """Resolves references against one server and loads their curves, with the caches.
+
+    Built from `ClientSettings`; `registry` is the server's REST calls, `disk` the disk
+    cache (None: memory only).
+    """
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.url = settings.url
+        self.offline = settings.offline
+        self.chunk_steps = settings.chunk_steps
+        self.upfront_limit = settings.upfront_limit
+        self.wait_timeout = settings.wait_timeout
+        self.disk = DiskCache(settings.cache_dir) if settings.cache_dir is not None else None
+        self.transport = Transport(
+            settings.url, token=settings.token, retry=settings.retry, transport=settings.transport
+        )
+        self.registry = Registry(self.transport)
+
+    def __repr__(self) -> str:
+        return f"Pinning({self.url!r}, cache={self.disk!r})"
+
+    def resolve(
+        self, ref: Ref, total_steps: int | None = None, steps_per_epoch: int | None = None
+    ) -> Identity:
+        """Pin `ref` to one version, once: a tag or latest is resolved now.
+
+        When the server is unreachable (or offline), the last resolution and the
+        version's facts in the disk cache are used. Raises `ScheduleUnavailable` (naming
+        the reference and the URL) when neither has it, and `NotFound`, `AuthError` or
+        `InvalidRequest` for what the server answered.
+        """
+        if self.offline:
+            return self._resolve_cached(ref, total_steps, steps_per_epoch, "STEPSIZE_OFFLINE=1")
+        try:
+            version = ref.version
+            if version is None:
+                version = select_version(self.registry.summary(ref), ref)
+                if self.disk is not None:
+                    record = {"version": version, "resolved_at": time.time()}
+                    self.disk.store_json("refs", ref.namespace, ref.name, ref.selector, record)
+            info = self.version_info(ref.pinned(version), steps_per_epoch)
+        except Unreachable as exc:
+            return self._resolve_cached(ref, total_steps, steps_per_epoch, str(exc))
+        return Identity(
+            ref=str(ref.pinned(version)),
+            digest=info["digest"],
+            horizon=info.get("horizon"),
+            total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+        )
+
+    def version_info(self, pinned: Ref, steps_per_epoch: int | None = None) -> dict[str, Any]:
+        """The immutable facts of one version (digest, horizon, definition), from the disk
+        cache or the server. With `steps_per_epoch`, the horizon of a schedule written in
+        epochs is known too. Raises `ScheduleUnavailable` offline when not cached."""
+        leaf = _version_leaf(pinned.version, steps_per_epoch)
+        if self.disk is not None:
+            cached = self.disk.load_json("versions", pinned.namespace, pinned.name, leaf)
+            if cached and isinstance(cached.get("digest"), str):
+                return cached
+        if self.offline:
+            raise ScheduleUnavailable(
+                f"{pinned}: STEPSIZE_OFFLINE=1 and not in the cache (server {self.url} not called)",
+                ref=str(pinned),
+                url=self.url,
+            )
+        info = self.registry.version(pinned, steps_per_epoch=steps_per_epoch)
+        horizon = info.get("horizon")
+        record = {
+            "schedule": info.get("schedule", pinned.schedule),
+            "version": int(info["version"]),
+            "digest": str(info["digest"]),
+            "horizon": int(horizon) if horizon is not None else None,
+            "definition": info.get("definition"),
+        }
+        if self.disk is not None:
+            self.disk.store_json("versions", pinned.namespace, pinned.name, leaf, record)
+        return record
+
+    def _resolve_cached(
+        self, ref: Ref, total_steps: int | None, steps_per_epoch: int | None, why: str
+    ) -> Identity:
+        version = ref.version
+        where = f"the cache ({self.disk.root})" if self.disk is not None else "memory"
+        if version is None and self.disk is not None:
+            record = self.disk.load_json("refs", ref.namespace, ref.name, ref.selector)
+            if record and isinstance(record.get("version"), int):
+                version = record["version"]
+                when = time.strftime(
+                    "%Y-%m-%d %H:%M:%S", time.localtime(record.get("resolved_at", 0))
+                )
+                log.warning(
+                    "stepsize: %s; using the cached resolution %s -> @%s from %s",
+                    why,
+                    ref,
+                    version,
+                    when,
+                )
+        info = None
+        if version is not None and self.disk is not None:
+            leaf = _version_leaf(version, steps_per_epoch)
+            info = self.disk.load_json("versions", ref.namespace, ref.name, leaf)
+        if version is None or info is None:
+            raise ScheduleUnavailable(
+                f"cannot resolve {ref}: {why}, and {where} has no entry for it. Check that "
+                f"the server at {self.url} is up (STEPSIZE_URL), or run once online to fill "
+                "the cache.",
+                ref=str(ref),
+                url=self.url,
+            )
+        return Identity(
+            ref=str(ref.pinned(version)),
+            digest=str(info["digest"]),
+            horizon=info.get("horizon"),
+            total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+        )
+
+    def new_curve(self, identity: Identity, *, chunk_steps: int | None = None) -> Curve:
+        """The process's curve of `identity`, registered empty if it was not loaded yet
+        (it fetches from this server unless offline)."""
+        curve = curves.lookup(identity.key)
+        if curve is not None:
+            return curve
+        return curves.register(
+            Curve(
+                identity.key,
+                label=identity.ref,
+                url=self.url,
+                horizon=identity.horizon,
+                total_steps=identity.total_steps,
+                chunk_steps=chunk_steps or self.chunk_steps,
+                disk=self.disk,
+                source=None if self.offline else self.source(identity),
+                wait_timeout=self.wait_timeout,
+            )
+        )
+
+    def load_curve(self, identity: Identity, *, fetch_upfront: bool = True) -> Curve:
+        """The curve of `identity` with its up-front range loaded (the whole run with
+        `total_steps` or a finite horizon, else the first chunk); blocks at most about
+        `wait_timeout`. Raises `ScheduleUnavailable` (`CacheError` for a corrupt cached
+        chunk) when the values are neither cached nor fetchable."""
+        curve = curves.lookup(identity.key)
+        if curve is None:
+            curve = self.new_curve(identity)
+        else:
+            if curve.source is None and not self.offline:
+                curve.source = self.source(identity)
+            if identity.total_steps is not None:
+                curve.extend_run(identity.total_steps)  # the fast tables may run further
+        if fetch_upfront:
+            curve.ensure(0, curve.upfront_chunks(self.upfront_limit))
+        return curve
+
+    def source(self, identity: Identity) -> Source:
+        """A function fetching `[start, stop)` of `identity`'s curve (raises Unreachable)."""
+        pinned = Ref.parse(identity.ref)
+        registry = self.registry
+
+        def fetch(start: int, stop: int) -> np.ndarray:
+            return registry.pinned_values(
+                pinned,
+                identity.digest,
+                start,
+                stop,
+                steps_per_epoch=identity.steps_per_epoch,
+            )
+
+        return fetch
+
+
+def _version_leaf(version: int | None, steps_per_epoch: int | None) -> str:
+    """Disk-cache key of a version's facts: the horizon depends on steps_per_epoch."""
+    return str(version) if steps_per_epoch is None else f"{version}-spe{steps_per_epoch}"
+
+
+# Shims restored from a pickle, a checkpoint or a saved Keras model find their values
+# through this pinning when neither memory nor disk has them.
+_default: Pinning | None = None
+_default_lock = threading.Lock()
+
+
+def default_pinning() -> Pinning:
+    """The process's pinning for restored shims: the one `set_default` gave, else one
+    configured from the STEPSIZE_* variables (made on first use)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Pinning(ClientSettings.resolve())
+        return _default
+
+
+def set_default(pinning: Pinning | None) -> None:
+    """Use `pinning` (None: a new one from the environment) for restored shims."""
+    global _default
+    with _default_lock:
+        _default = pinning
+
+
+def curve_for(identity: Identity) -> Curve:
+    """The loaded curve of `identity`: memory, else disk, else the default pinning's server.
+
+    Raises `ScheduleUnavailable` when none has it.
+    """
+    curve = curves.lookup(identity.key)
+    if curve is not None:
+        return curve
+    return default_pinning().load_curve(identity)
