@@ -188,14 +188,20 @@ def type_definition(web: OfflinePage, definition: Any) -> None:
     web.page.fill("#editor", text)
 
 
-def test_playground(web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str) -> None:
+def test_playground(
+    web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str
+) -> None:
     page = web.page
     page.goto(live_server.url + "/#/playground")
     expect(page.locator("#valid")).to_be_visible()
     wait_chart(web)
 
     # An invalid definition: the error at its pointer, as the API words it.
-    bad = {"type": "warmup", "steps": 10, "schedule": {"type": "cosine", "start": 1e-3, "steps": -5}}
+    bad = {
+        "type": "warmup",
+        "steps": 10,
+        "schedule": {"type": "cosine", "start": 1e-3, "steps": -5},
+    }
     type_definition(web, bad)
     error = page.locator('#errors li[data-pointer="/schedule/steps"]')
     expect(error).to_be_visible()
@@ -237,7 +243,9 @@ def test_playground(web: OfflinePage, live_server: LiveServer, admin: httpx.Clie
     web.shot("playground-published")
     stored = admin.get(f"/v1/schedules/{ns}/tried/versions/1").json()
     assert stored["description"] == "from the playground"
-    assert stored["digest"] == admin.post("/v1/validate", json={"definition": good}).json()["digest"]
+    assert (
+        stored["digest"] == admin.post("/v1/validate", json={"definition": good}).json()["digest"]
+    )
 
     # The token outlives a reload (sessionStorage), and the link opens the new version.
     page.reload()

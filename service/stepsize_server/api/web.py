@@ -7,7 +7,7 @@ import functools
 from importlib.resources import files
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -22,8 +22,9 @@ STATIC_CACHE = "no-cache"
 
 
 @functools.cache
-def index_html() -> str:
-    return files("stepsize_server.web").joinpath("index.html").read_text(encoding="utf-8")
+def page(name: str) -> str:
+    """web/NAME, a page shipped in the package."""
+    return files("stepsize_server.web").joinpath(name).read_text(encoding="utf-8")
 
 
 @functools.cache
@@ -35,7 +36,7 @@ def static_files() -> StaticFiles:
 @router.get("/", response_class=HTMLResponse, summary="the web UI")
 def index() -> HTMLResponse:
     """The schedules, their tags, versions and curves."""
-    return HTMLResponse(index_html())
+    return HTMLResponse(page("index.html"))
 
 
 @router.get(STATIC + "/{path:path}", include_in_schema=False)
@@ -62,11 +63,7 @@ def swagger_ui() -> HTMLResponse:
 
 @router.get("/redoc", include_in_schema=False)
 def redoc() -> HTMLResponse:
-    """ReDoc over /openapi.json, from the vendored redoc standalone bundle (no web fonts)."""
-    return get_redoc_html(
-        openapi_url=OPENAPI_URL,
-        title="stepsize API",
-        redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
-        redoc_favicon_url=FAVICON,
-        with_google_fonts=False,
-    )
+    """ReDoc over /openapi.json, from the vendored redoc 3 bundle. Our own page, not
+    FastAPI's get_redoc_html: that loads the bundle as a classic script, and redoc 3 is an
+    ES module (and needs its telemetry turned off)."""
+    return HTMLResponse(page("redoc.html"))
