@@ -1044,10 +1044,10 @@ def test_milestones_must_match_the_schedulers():
             T(
                 "SequentialLR",
                 base_lr=0.1,
-                milestones=[],
-                schedulers=[T("ChainedScheduler", schedulers=[T("LinearLR")])],
+                milestones=[3],
+                schedulers=[T("LinearLR"), T("ChainedScheduler", schedulers=[T("LinearLR")])],
             ),
-            "/schedulers/0",
+            "/schedulers/1",
         ),
         (
             T(

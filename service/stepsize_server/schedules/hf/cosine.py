@@ -1,5 +1,5 @@
 """The Hugging Face family's cosine schedules: `hf.cosine`, `hf.cosine_with_restarts`,
-`hf.cosine_with_min_lr` and `hf.cosine_warmup_with_min_lr` (notation in hf_family.py).
+`hf.cosine_with_min_lr` and `hf.cosine_warmup_with_min_lr` (notation in the package docstring).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Hugging Face family's base: `HFNode`, parameter types and shared helpers.
 
-See hf_family.py for the family's semantics and notation.
+See the package docstring for the family's semantics and notation.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Each type takes the Keras 3 constructor's parameters with the same names and def
 Values are what Keras 3 computes with TensorFlow on a CPU, eagerly, for `schedule(step)`
 with a scalar step (the call the optimizer makes with its `iterations` counter; also what
 reading `optimizer.learning_rate` gives), bit for bit (PolynomialDecay with a `power` other
-than 0 and 1: within 6e-7 relative, see `PolynomialDecay32._fast32` in keras_float32):
+than 0 and 1: within 6e-7 relative, see `PolynomialDecay._fast32` in `polynomial`):
 
 - the step and every parameter are cast to float32 (the dtype Keras takes from
   `initial_learning_rate`), so steps above 2**24 round as they do in Keras; the arithmetic

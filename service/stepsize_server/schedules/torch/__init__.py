@@ -13,7 +13,7 @@ e.g. CosineAnnealingLR restarts from `eta_min` at each trough, ConstantLR with
 do to the shared param group (each child steps once when built; SequentialLR resets the
 lr and restarts a child from its closed form at its milestone) and combine the children
 in closed form where one exists; otherwise they step torch's recurrence, vectorized, up
-to `STEP_LIMIT` steps (see `torch_recurrence`).
+to `STEP_LIMIT` steps (see `recurrence`).
 
 Conventions:
 
@@ -23,21 +23,25 @@ Conventions:
   the last valid step; in a composite the child holds and the others go on.
 - Where torch accepts a parameter and only fails later (`T_max=0`, `step_size=0`: division
   by zero at the first step), the definition is rejected up front.
+- Composites nest as torch runs them: a ChainedScheduler inside a ChainedScheduler, or as
+  the scheduler a SequentialLR starts with; the other nestings, which fail or misbehave
+  in torch, are rejected with the reason.
 - Children of SequentialLR/ChainedScheduler are built in list order, as
   `SequentialLR(opt, [A(opt, ...), B(opt, ...)], ...)` does; this matters only for
   CyclicLR and OneCycleLR, whose constructors overwrite the group's lr or `initial_lr`.
 
-Modules: `torch_node` (the protocol every type implements, its base classes, shared
-helpers), `torch_lambda` (LambdaLR, MultiplicativeLR), `torch_decay` (the multiplicative
-decays), `torch_cosine` (CosineAnnealingLR, CosineAnnealingWarmRestarts), `torch_cyclic`
-(CyclicLR, OneCycleLR), `torch_composite` (SequentialLR, ChainedScheduler) and
-`torch_recurrence` (stepping what has no closed form). This one gathers the types.
+Modules: `node` (the protocol every type implements, its base classes, shared helpers),
+`lambdas` (LambdaLR, MultiplicativeLR), `decay` (the multiplicative decays), `cosine`
+(CosineAnnealingLR, CosineAnnealingWarmRestarts), `cyclic` (CyclicLR, OneCycleLR),
+`composite` (SequentialLR), `chained` (ChainedScheduler) and `recurrence` (stepping what
+has no closed form). This one gathers the types.
 """
 
 from __future__ import annotations
 
 from ..node import Node
-from .composite import ChainedScheduler, SequentialLR
+from .chained import ChainedScheduler
+from .composite import SequentialLR
 from .cosine import CosineAnnealingLR, CosineAnnealingWarmRestarts
 from .cyclic import CyclicLR, OneCycleLR
 from .decay import (

@@ -4,7 +4,7 @@ each trough, as torch's recursion does) and CosineAnnealingWarmRestarts (SGDR)."
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -44,6 +44,7 @@ class CosineAnnealingLR(TorchNode):
         description="Half-period in epochs (> 0; torch divides by it at the first step)."
     )
     eta_min: Rate = Field(0.0, description="The lowest learning rate (the cosine's trough).")
+    plain_step0: ClassVar[bool] = True  # get_lr checks `_is_initial`
     summary = "cosine from `base_lr` to `eta_min` over `T_max` epochs, then back up (periodic)"
     example = {"type": "torch.CosineAnnealingLR", "base_lr": 0.1, "T_max": 1000, "eta_min": 1e-5}
 

@@ -11,7 +11,7 @@ million steps underflows to 0, where libm's pow is slow.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
@@ -280,6 +280,7 @@ class ExponentialLR(TorchNode):
 
     type: Literal["torch.ExponentialLR"] = "torch.ExponentialLR"
     gamma: Rate = Field(description="Multiplicative factor per epoch.")
+    plain_step0: ClassVar[bool] = True  # get_lr checks `_is_initial`
     summary = "`base_lr * gamma ** epoch`"
     example = {"type": "torch.ExponentialLR", "base_lr": 0.1, "gamma": 0.999}
 
@@ -319,6 +320,7 @@ class PolynomialLR(TorchNode):
         1.0,
         description="The polynomial's power (>= 0; torch divides by zero for a negative one).",
     )
+    plain_step0: ClassVar[bool] = True  # get_lr checks `_is_initial`
     summary = "`base_lr * (1 - min(epoch, total_iters) / total_iters) ** power`"
     example = {"type": "torch.PolynomialLR", "base_lr": 0.1, "total_iters": 1000, "power": 2.0}
 

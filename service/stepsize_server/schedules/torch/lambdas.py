@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import AfterValidator, Field
@@ -76,6 +76,7 @@ class MultiplicativeLR(_CompiledLambda, TorchNode):
     lr_lambda: EpochExpression = Field(
         description="The factor applied at epoch N >= 1 (expression in `epoch`)."
     )
+    plain_step0: ClassVar[bool] = True  # get_lr checks `_is_initial`
     summary = "multiplies the current lr by `lr_lambda(epoch)` at every step"
     example = {"type": "torch.MultiplicativeLR", "base_lr": 0.1, "lr_lambda": "0.95"}
 

@@ -3,7 +3,7 @@
 A torch type describes one scheduler as torch steps it on a one-parameter optimizer: what
 its constructor does to the param group (`Group`), the affine map of each `step()`, and
 the value after stepping from a known lr, in closed form where there is one (else by
-stepping the recurrence, `torch_recurrence.Stepper`). `TorchNode` is the base of every
+stepping the recurrence, `recurrence.Stepper`). `TorchNode` is the base of every
 torch type, `Absolute` of those that set the lr outright, `TorchComposite` of
 SequentialLR and ChainedScheduler. The few helpers shared by the family's modules
 (argument checks, integer epochs, slices of sorted steps) live here too.
@@ -93,6 +93,8 @@ class Env:
 
     base: float
     one_cycle: tuple[float, float, float] | None = None
+    # A ChainedScheduler's: one environment per scheduler it steps.
+    leaves: tuple["Env", ...] = ()
 
 
 class TorchNode(Node):
@@ -115,6 +117,8 @@ class TorchNode(Node):
     inherits_base_lr: ClassVar[bool] = True
     # Absolute schedulers set the lr outright (A = 0); the others are chainable.
     absolute: ClassVar[bool] = False
+    # Whether torch's get_lr tells the constructor's step from a plain one at epoch 0.
+    plain_step0: ClassVar[bool] = False
 
     _steppers: dict[tuple[float, int], Stepper] = PrivateAttr(default_factory=dict)
 
@@ -158,6 +162,24 @@ class TorchNode(Node):
         base = group.set_default_initial()
         group.lr = self._initial(group.lr, Env(base, group.one_cycle))
         return base
+
+    def _build_bases(self, group: Group) -> list[float]:
+        """Build this scheduler (a composite: each it contains) on `group`; the
+        `base_lrs[0]` of each, in order."""
+        return [self._build(group)]
+
+    def _env(self, bases: list[float], one_cycle: tuple[float, float, float] | None) -> Env:
+        """The environment once everything is built, from `_build_bases`' result."""
+        return Env(bases[0], one_cycle)
+
+    def _step0(self, lr: float, env: Env) -> float:
+        """A plain `step()` reaching epoch 0 (not the constructor's): what a
+        ChainedScheduler started by SequentialLR does to each scheduler it steps. The
+        same as the constructor's step except where torch's `get_lr` checks
+        `_is_initial` (`plain_step0`: then it is the map of a step reaching epoch 0)."""
+        if self.plain_step0:
+            return float(self._apply(np.zeros(1), np.array([lr]), env)[0])
+        return self._initial(lr, env)
 
     def _initial(self, lr: float, env: Env) -> float:
         """The constructor's step (last_epoch 0, `_is_initial`): unchanged by default."""
@@ -251,11 +273,8 @@ class Absolute(TorchNode):
 
 
 def _torch_child(node: Node) -> Node:
-    if isinstance(node, TorchComposite):
-        raise ValueError(
-            "torch.SequentialLR and torch.ChainedScheduler cannot be nested (torch cannot "
-            "restart or re-initialise a composite); list the inner schedulers here instead"
-        )
+    # Which composites may nest where depends on the position: see the composites'
+    # `placement_errors`.
     if not isinstance(node, TorchNode):
         kind = getattr(node, "type", "?")
         raise ValueError(
@@ -276,8 +295,17 @@ class TorchComposite(TorchNode):
         min_length=1, description="The torch schedulers, built in order on one optimizer."
     )
 
+    # Whether this composite restarts its children at milestones (SequentialLR), which
+    # decides what may nest in it.
+    restarts_children: ClassVar[bool] = False
+
     def children(self) -> list[tuple[str, Node]]:
         return [(pointer("schedulers", i), s) for i, s in enumerate(self.schedulers)]
+
+    def start_of(self, child: TorchNode) -> int | None:
+        """The epoch at which this composite starts `child` afresh, or None where it does
+        not (a ChainedScheduler steps its children from the start)."""
+        return None
 
     def tidy_dump(self, data: dict[str, Any]) -> None:
         # A child's absent `base_lr` is inherited: the normalized form leaves it out.
@@ -288,8 +316,9 @@ class TorchComposite(TorchNode):
     def _built(self) -> tuple[Group, list[Env]]:
         """The group and each child's environment after all children were built."""
         group = Group(lr=self.base_lr if self.base_lr is not None else 0.0)
-        bases = [child._build(group) for child in self._children()]
-        return group, [Env(b, group.one_cycle) for b in bases]
+        children = self._children()
+        bases = [child._build_bases(group) for child in children]
+        return group, [c._env(b, group.one_cycle) for c, b in zip(children, bases, strict=True)]
 
     def _children(self) -> list[TorchNode]:
         return [s for s in self.schedulers if isinstance(s, TorchNode)]
