@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from stepsize_server.api.openapi import schedule_schemas
 from stepsize_server.schedules import TYPE_NAMES, TYPES, compile_definition
 
 
@@ -22,6 +23,8 @@ def test_catalog_lists_every_type_with_parameters(anon: httpx.Client) -> None:
     warmup = {p["name"]: p for p in types["warmup"]["parameters"]}
     assert warmup["schedule"]["type"] == "schedule"
     assert warmup["shape"]["schema"]["enum"] == ["linear", "cosine", "exponential"]
+    piecewise = {p["name"]: p for p in types["piecewise"]["parameters"]}
+    assert piecewise["values"]["type"] == "array of number"  # the key, not `values_`
     sequence = {p["name"]: p for p in types["sequence"]["parameters"]}
     assert sequence["schedules"]["type"] == "array of schedule"
 
@@ -51,9 +54,14 @@ def test_parameter_descriptions_are_the_model_fields(anon: httpx.Client) -> None
     description of that property in the type's JSON schema."""
     models = {cls.model_fields["type"].default: cls for cls in TYPES}
     for info in anon.get("/v1/types").json()["types"]:
-        fields = models[info["type"]].model_fields
+        fields = {f.alias or name: f for name, f in models[info["type"]].model_fields.items()}
+        properties = schedule_schemas()[f"Schedule.{info['type']}"]["properties"]
+        # Every key of the type's schema, in the model's order; nothing the schema refuses.
+        assert [p["name"] for p in info["parameters"]] == [
+            key for key in fields if key != "type" and key in properties
+        ]
         for parameter in info["parameters"]:
-            field = fields[parameter["name"]]
+            field = fields[parameter["name"]]  # the definition's key, e.g. `values`
             assert parameter["description"] == field.description, parameter["name"]
             if field.description:
                 assert parameter["schema"].get("description") == field.description

@@ -1,11 +1,10 @@
-"""Health, readiness, Prometheus metrics, access logs, the web UI and the plot."""
+"""Health, readiness, Prometheus metrics, access logs (the web UI and the plot: tests/web)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,23 +72,3 @@ def test_access_log_is_one_json_line_per_request(
     assert line["status"] == 404
     assert isinstance(line["duration_ms"], float)
     assert "\n" not in JsonFormatter().format(records[0])
-
-
-def test_web_ui_and_plot(admin: httpx.Client, anon: httpx.Client, ns: str) -> None:
-    page = anon.get("/")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "/v1/schedules" in page.text and "plot.svg" in page.text
-
-    published(admin, f"{ns}/s", {"type": "cosine", "start": 1e-3, "end": 1e-5, "steps": 1000})
-    svg = anon.get(f"/v1/schedules/{ns}/s/plot.svg")
-    assert svg.headers["content-type"] == "image/svg+xml"
-    root = ET.fromstring(svg.text)
-    polyline = root.find("{http://www.w3.org/2000/svg}polyline")
-    assert polyline is not None
-    points = polyline.get("points", "").split()
-    assert len(points) == 1100  # stop defaults to horizon * 1.1
-    log = anon.get(f"/v1/schedules/{ns}/s/plot.svg", params={"log": True, "stop": 50_000})
-    assert "log scale" in log.text and log.headers["etag"] != svg.headers["etag"]
-    pinned = anon.get(f"/v1/schedules/{ns}/s/plot.svg", params={"version": 1})
-    assert pinned.headers["cache-control"].endswith("immutable")
-    problem(anon.get(f"/v1/schedules/{ns}/s/plot.svg", params={"stop": 0}), 422)

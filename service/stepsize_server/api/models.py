@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..schedules import MAX_STEP
+from .params import MAX_VERSION, STEPS_PER_EPOCH
 
 # allOf: pydantic resolves a bare $ref that has sibling keys (the field's title) against
 # its own definitions, where `Schedule` is not; app.openapi() adds it to the components.
@@ -90,7 +91,7 @@ class ScheduleList(BaseModel):
 
 
 class TagUpdate(Input):
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class TagPublic(BaseModel):
@@ -139,7 +140,7 @@ class EvaluateRequest(Input):
     start: StepValue | None = None
     stop: StepValue | None = None
     stride: StepValue | None = None
-    steps_per_epoch: int | None = Field(None, ge=1, le=MAX_STEP)
+    steps_per_epoch: int | None = STEPS_PER_EPOCH.field()
 
 
 class EvaluateResult(BaseModel):
@@ -170,7 +171,9 @@ class TypeParameter(BaseModel):
     type: str = Field(description="JSON type: number, integer, string, boolean, schedule, ...")
     required: bool
     default: Any = None
-    description: str | None = None
+    description: str | None = Field(
+        None, description="what the parameter means (the model field's description)"
+    )
     json_schema: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
 
     model_config = ConfigDict(populate_by_name=True)

@@ -36,11 +36,15 @@ def catalog() -> Catalog:
         for field_name, field in cls.model_fields.items():
             if field_name == "type":
                 continue
-            schema = properties.get(field_name, {})
+            # A definition's key is the alias where the model needs one (`values_`).
+            key = field.alias or field_name
+            if key not in properties:
+                continue  # kept out of the language's schema: a key the type refuses
+            schema = properties[key]
             default = None if field.default is PydanticUndefined else field.default
             parameters.append(
                 TypeParameter(
-                    name=field_name,
+                    name=key,
                     type=json_type(schema),
                     required=field.is_required(),
                     default=default,
