@@ -111,7 +111,8 @@ def test_tag_resolved_requests_are_never_cached(deployment: Deployment) -> None:
         headers=deployment.auth,
     )
     assert moved.status_code == 200, moved.text
-    for params in ({"tag": "live", "step": 3}, {"step": 3}):
+    queries: list[dict[str, str | int]] = [{"tag": "live", "step": 3}, {"step": 3}]
+    for params in queries:
         statuses = []
         for _ in range(3):
             answer = httpx.get(url, params=params)

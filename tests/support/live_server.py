@@ -10,8 +10,9 @@
 
 The server is `python -m stepsize_server serve` (uvicorn) on 127.0.0.1 with a free port and
 a SQLite file in `directory`, or the database of `database_url`. `env` adds or overrides
-STEPSIZE_* variables. Its output goes to `directory/server.log`, quoted in the error when it
-fails to start. The Python that runs it is `STEPSIZE_TEST_SERVER_PYTHON` when set (the
+STEPSIZE_* variables; `serve_args` are more options of `serve` (`("--workers", "2")`). Its
+output goes to `directory/server.log`, quoted in the error when it fails to start. The
+Python that runs it is `STEPSIZE_TEST_SERVER_PYTHON` when set (the
 client's minimal-versions environment has no server installed and borrows the main
 environment's), else this interpreter.
 """
@@ -46,6 +47,7 @@ class LiveServer:
         env: dict[str, str] | None = None,
         port: int | None = None,
         database_url: str | None = None,
+        serve_args: tuple[str, ...] = (),
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -59,6 +61,7 @@ class LiveServer:
             "STEPSIZE_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
+        self.serve_args = serve_args
         self.process: subprocess.Popen[bytes] | None = None
         self._admin_token: str | None = None
 
@@ -80,6 +83,7 @@ class LiveServer:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *self.serve_args,
                 ],
                 env=self.env,
                 stdout=log,
