@@ -63,11 +63,12 @@ class OfflinePage:
             self.blocked.append(url)
             route.abort()
 
-    def shot(self, name: str) -> Path:
-        """A full-page screenshot in tests/artifacts/NAME.png."""
+    def shot(self, name: str, *, full_page: bool = True) -> Path:
+        """A screenshot in tests/artifacts/NAME.png (of the whole page unless told not to:
+        a bare SVG document has no page to scroll, and chromium stalls measuring one)."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 
@@ -120,3 +121,10 @@ def publisher(client: httpx.Client) -> Publish:
         return answer.json()
 
     return publish
+
+
+@pytest.fixture
+def anon(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """A client without a token on the shared server."""
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        yield client

@@ -38,9 +38,10 @@ def api_lr(client: httpx.Client, ref: str, version: int, step: int) -> float:
 
 
 def chart_box(web: OfflinePage) -> dict[str, float]:
+    """The plot area of the chart (uPlot's overlay) in page pixels."""
     box = web.page.locator("#chart .u-over").bounding_box()
     assert box is not None
-    return dict(box)
+    return {"x": box["x"], "y": box["y"], "width": box["width"], "height": box["height"]}
 
 
 def hover(web: OfflinePage, x_fraction: float) -> dict[str, str]:
