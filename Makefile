@@ -94,7 +94,9 @@ lint: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/evaluate.py
 
-bench-server: system-packages $(TEST_STAMP)
+# wrk drives the load; PostgreSQL and nginx are two of the deployments compared.
+bench-server: $(TEST_STAMP)
+	$(MAKE) system-packages SYSTEM_PACKAGES="postgresql nginx wrk"
 	$(BIN)/python bench/server.py
 
 clean:
