@@ -237,9 +237,9 @@ def main() -> None:
         f"{'deployment':<12}{'case':<26}{'requests':>10}{'req/s':>10}{'p50 ms':>10}"
         f"{'p99 ms':>10}{'errors':>8}"
     )
-    for (deployment, case), r in results.items():
+    for (deployment, case_name), r in results.items():
         print(
-            f"{deployment:<12}{case:<26}{r['requests']:>10}{r['rps']:>10.0f}{r['p50']:>10.2f}"
+            f"{deployment:<12}{case_name:<26}{r['requests']:>10}{r['rps']:>10.0f}{r['p50']:>10.2f}"
             f"{r['p99']:>10.2f}{r['errors']:>8}"
         )
     print("ratios (median of the per-round ratios; min..max):")
