@@ -97,12 +97,7 @@ class LiveServer:
         """SIGTERM (graceful shutdown), then SIGKILL after 10 s. No-op when stopped."""
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, signal.SIGTERM)
         self.process = None
 
     def kill(self) -> None:
@@ -178,11 +173,26 @@ class LiveServer:
         self.kill()
         raise ServerFailed(f"server not ready after {START_TIMEOUT_S} s:\n{self._log_tail()}")
 
-    def _log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    def _log_tail(self) -> str:
+        return log_tail(self.log_path)
+
+
+def end_process(process: subprocess.Popen[bytes], graceful: signal.Signals) -> None:
+    """Send `graceful`, wait up to 10 s, then SIGKILL; returns once the process is gone."""
+    process.send_signal(graceful)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a log file, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def server_python() -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from tests.support.live_server import free_port
+from tests.support.live_server import free_port, log_tail
 
 SUPERUSER = "stepsize"
 START_TIMEOUT_S = 60
@@ -171,11 +171,8 @@ class PostgresCluster:
             **kwargs,
         )
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    def _log_tail(self) -> str:
+        return log_tail(self.log_path)
 
 
 def _unprivileged_user() -> pwd.struct_passwd | None:

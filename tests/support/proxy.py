@@ -24,7 +24,7 @@ from types import TracebackType
 
 import httpx
 
-from tests.support.live_server import free_port
+from tests.support.live_server import end_process, free_port, log_tail
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TEMPLATE = REPOSITORY / "deploy" / "nginx" / "default.conf.template"
@@ -134,12 +134,7 @@ http {{
         """Graceful stop (SIGQUIT), then SIGKILL after 10 s. No-op when stopped."""
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGQUIT)  # nginx's graceful shutdown
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, signal.SIGQUIT)  # nginx's graceful shutdown
         self.process = None
 
     def __enter__(self) -> Proxy:
@@ -154,7 +149,4 @@ http {{
         self.stop()
 
     def _log(self) -> str:
-        try:
-            return self.error_log.read_text(errors="replace")[-4000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.error_log)
