@@ -75,6 +75,9 @@ def broadcast_schedule(
                 "error": type(exc).__name__,
                 "message": str(exc),
                 "status": getattr(exc, "status", 0),
+                "code": getattr(exc, "code", ""),
+                "ref": getattr(exc, "ref", ""),
+                "url": getattr(exc, "url", ""),
             }
     else:
         payload = {}
@@ -113,8 +116,12 @@ def broadcast_schedule(
 def _error(payload: dict[str, Any], rank: int) -> errors.StepsizeError:
     message = f"rank 0 could not load the schedule (this is rank {rank}): {payload['message']}"
     cls = getattr(errors, str(payload.get("error")), None)
+    ref, url = str(payload.get("ref") or ""), str(payload.get("url") or "")
     if isinstance(cls, type) and issubclass(cls, errors.ServerError):
-        return cls(message, status=int(payload.get("status") or 0))
+        status, code = int(payload.get("status") or 0), str(payload.get("code") or "")
+        return cls(message, status=status, code=code)
+    if isinstance(cls, type) and issubclass(cls, (errors.ScheduleUnavailable, errors.Unreachable)):
+        return cls(message, ref=ref, url=url)
     if isinstance(cls, type) and issubclass(cls, errors.StepsizeError):
         return cls(message)
     return errors.StepsizeError(message)

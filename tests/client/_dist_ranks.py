@@ -21,6 +21,7 @@ def worker(rank: int, nproc: int, port: int, ref: str, out_dir: str) -> None:
         record = {"ref": client.schedule(ref, total_steps=100).ref}
     except stepsize.StepsizeError as exc:
         record = {"error": type(exc).__name__, "message": str(exc)}
+        record.update(ref=getattr(exc, "ref", None), url=getattr(exc, "url", None))
     record["requests"] = client.requests
     with open(f"{out_dir}/rank{rank}.json", "w") as f:
         json.dump(record, f)

@@ -239,6 +239,8 @@ def test_rank_zero_failure_reaches_every_rank(tmp_path):
     assert "team/cosine:prod" in ranks[0]["message"]
     assert ranks[1]["message"].startswith("rank 0 could not load the schedule (this is rank 1)")
     assert ranks[1]["requests"] == 0
+    for r in ranks:  # every rank's error names the reference and the server it tried
+        assert (r["ref"], r["url"]) == ("team/cosine:prod", env["STEPSIZE_URL"])
 
 
 def test_restarted_server_is_reconnected(own_server):
