@@ -163,8 +163,7 @@ class Client:
                 self.pinning, dist, parsed, total_steps, steps_per_epoch
             )
         else:
-            identity = self.pinning.resolve(parsed, total_steps, steps_per_epoch)
-            curve = self.pinning.load_curve(identity)
+            identity, curve = self.pinning.pin(parsed, total_steps, steps_per_epoch)
         return Schedule(identity, curve, requested=str(parsed))
 
     def publish(

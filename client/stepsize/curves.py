@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .disk import CurveKey, DiskCache
-from .errors import ScheduleUnavailable, StepsizeError
+from .errors import ScheduleUnavailable
 from .prefetch import ChunkLoader, Fetch, InflightFetches, Source, run_in_background
 from .steps import MAX_STEP
 
@@ -152,10 +152,24 @@ class Curve:
         if fetch is not None:
             self._run(fetch)
             if fetch.error is not None:
-                raise self._failure(fetch, missing[0])  # not again: the wait is bounded
+                raise self.loader.failure(fetch, missing[0])  # not again: the wait is bounded
         for i in missing:
             if i not in self._chunks:
                 self._wait_for(i)
+
+    def ensure_cached(self, first: int, stop: int, *, why: str) -> None:
+        """Load chunks `[first, stop)` from memory and disk only: the server was found
+        unreachable just now (`why`), and asking it again would wait a second time.
+
+        Raises `ScheduleUnavailable` when some chunk is not cached (`CacheError` when its
+        cached copy was corrupt).
+        """
+        if self.last_chunk is not None:
+            stop = min(stop, self.last_chunk + 1)
+        missing = [i for i in range(first, stop) if i not in self._chunks]
+        if not missing:
+            return
+        self.add_chunks(self.loader.load_cached(missing, why=why))
 
     def add_chunks(self, chunks: dict[int, np.ndarray]) -> None:
         """Add loaded chunks (of `chunk_steps` values each) and tell the subscribers."""
@@ -201,21 +215,7 @@ class Curve:
             chunk = self._chunks.get(index)
             if chunk is not None:
                 return chunk
-            raise self._failure(fetch, index)
-
-    def _failure(self, fetch: Fetch, index: int) -> StepsizeError:
-        error = fetch.error
-        if isinstance(error, StepsizeError):
-            return error
-        reason = "was interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}"
-        failure = ScheduleUnavailable(
-            f"{self.label}: the fetch of steps {index * self.chunk_steps}.. from "
-            f"{self.url or 'the server'} {reason}",
-            ref=self.label,
-            url=self.url,
-        )
-        failure.__cause__ = error
-        return failure
+            raise self.loader.failure(fetch, index)
 
     # lookups
 

@@ -60,8 +60,7 @@ def broadcast_schedule(
     failure: Exception | None = None
     if rank == 0:
         try:
-            identity = pinning.resolve(parsed, total_steps, steps_per_epoch)
-            curve = pinning.load_curve(identity)
+            identity, curve = pinning.pin(parsed, total_steps, steps_per_epoch)
             chunks = curve.upfront_chunks(pinning.upfront_limit)
             values = curve.prefix(chunks * curve.chunk_steps)
             payload = {

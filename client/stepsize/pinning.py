@@ -88,6 +88,18 @@ class Pinning:
     def __repr__(self) -> str:
         return f"Pinning({self.url!r}, cache={self.disk!r})"
 
+    def pin(
+        self, ref: Ref, total_steps: int | None = None, steps_per_epoch: int | None = None
+    ) -> tuple[Identity, Curve]:
+        """`resolve` then `load_curve`, within one wait: when resolving found the server
+        unreachable (and fell back on the cache), the values come from the cache only,
+        so this blocks at most about `wait_timeout` seconds, not twice that.
+
+        Raises what `resolve` and `load_curve` raise.
+        """
+        identity, unreachable = self._resolve(ref, total_steps, steps_per_epoch)
+        return identity, self.load_curve(identity, unreachable=unreachable)
+
     def resolve(
         self, ref: Ref, total_steps: int | None = None, steps_per_epoch: int | None = None
     ) -> Identity:
@@ -98,8 +110,15 @@ class Pinning:
         the reference and the URL) when neither has it, and `NotFound`, `AuthError` or
         `InvalidRequest` for what the server answered.
         """
+        return self._resolve(ref, total_steps, steps_per_epoch)[0]
+
+    def _resolve(
+        self, ref: Ref, total_steps: int | None, steps_per_epoch: int | None
+    ) -> tuple[Identity, str]:
+        """The identity, and why the server was unreachable ("" when it answered)."""
         if self.offline:
-            return self._resolve_cached(ref, total_steps, steps_per_epoch, "STEPSIZE_OFFLINE=1")
+            why = "STEPSIZE_OFFLINE=1"
+            return self._resolve_cached(ref, total_steps, steps_per_epoch, why), ""
         try:
             version = ref.version
             if version is None:
@@ -109,14 +128,15 @@ class Pinning:
                     self.disk.store_json("refs", ref.namespace, ref.name, ref.selector, record)
             info = self.version_info(ref.pinned(version), steps_per_epoch)
         except Unreachable as exc:
-            return self._resolve_cached(ref, total_steps, steps_per_epoch, str(exc))
-        return Identity(
+            return self._resolve_cached(ref, total_steps, steps_per_epoch, str(exc)), str(exc)
+        identity = Identity(
             ref=str(ref.pinned(version)),
             digest=info["digest"],
             horizon=info.get("horizon"),
             total_steps=total_steps,
             steps_per_epoch=steps_per_epoch,
         )
+        return identity, ""
 
     def version_info(self, pinned: Ref, steps_per_epoch: int | None = None) -> dict[str, Any]:
         """The immutable facts of one version (digest, horizon, definition), from the disk
@@ -205,11 +225,14 @@ class Pinning:
             )
         )
 
-    def load_curve(self, identity: Identity, *, fetch_upfront: bool = True) -> Curve:
+    def load_curve(
+        self, identity: Identity, *, fetch_upfront: bool = True, unreachable: str = ""
+    ) -> Curve:
         """The curve of `identity` with its up-front range loaded (the whole run with
         `total_steps` or a finite horizon, else the first chunk); blocks at most about
-        `wait_timeout`. Raises `ScheduleUnavailable` (`CacheError` for a corrupt cached
-        chunk) when the values are neither cached nor fetchable."""
+        `wait_timeout`. With `unreachable` (why the server just failed) the up-front
+        range comes from the caches only. Raises `ScheduleUnavailable` (`CacheError` for
+        a corrupt cached chunk) when the values are neither cached nor fetchable."""
         curve = curves.lookup(identity.key)
         if curve is None:
             curve = self.new_curve(identity)
@@ -218,7 +241,9 @@ class Pinning:
                 curve.source = self.source(identity)
             if identity.total_steps is not None:
                 curve.extend_run(identity.total_steps)  # the fast tables may run further
-        if fetch_upfront:
+        if fetch_upfront and unreachable:
+            curve.ensure_cached(0, curve.upfront_chunks(self.upfront_limit), why=unreachable)
+        elif fetch_upfront:
             curve.ensure(0, curve.upfront_chunks(self.upfront_limit))
         return curve
 

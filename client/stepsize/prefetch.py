@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .disk import CurveKey, DiskCache
-from .errors import CacheError, ScheduleUnavailable, Unreachable
+from .errors import CacheError, ScheduleUnavailable, StepsizeError, Unreachable
 from .steps import MAX_STEP, MAX_VALUES_PER_REQUEST
 
 __all__ = ["ChunkLoader", "Fetch", "InflightFetches", "Source", "run_in_background"]
@@ -60,18 +60,7 @@ class ChunkLoader:
         the `ServerError` the server answered.
         """
         C = self.chunk_steps
-        found: dict[int, np.ndarray] = {}
-        missing: list[int] = []
-        corrupt: CacheError | None = None
-        for i in indices:
-            try:
-                chunk = self.disk.load_chunk(self.key, C, i) if self.disk is not None else None
-            except CacheError as exc:  # deleted: fetch it again
-                corrupt, chunk = exc, None
-            if chunk is None:
-                missing.append(i)
-            else:
-                found[i] = chunk
+        found, missing, corrupt = self.read_disk(indices)
         per_request = max(1, MAX_VALUES_PER_REQUEST // C)
         runs: list[tuple[int, int]] = []
         for i in missing:
@@ -97,6 +86,63 @@ class ChunkLoader:
                 if self.disk is not None:
                     self.disk.store_chunk(self.key, C, i, chunk)
         return found
+
+    def load_cached(self, indices: list[int], *, why: str) -> dict[int, np.ndarray]:
+        """Chunks `indices` from disk only: the server cannot be reached (`why`).
+
+        Raises `ScheduleUnavailable` when some are not on disk (`CacheError` when the
+        cached copy of one was corrupt).
+        """
+        found, absent, corrupt = self.read_disk(indices)
+        if not absent:
+            return found
+        where = f"the cache ({self.disk.root})" if self.disk else "memory"
+        message = (
+            f"{self.label}: steps {absent[0] * self.chunk_steps}.. are not in {where} and "
+            f"the server cannot be reached: {why}"
+        )
+        if corrupt is not None:
+            raise CacheError(
+                f"{self.label}: {corrupt}; {message}",
+                path=corrupt.path,
+                ref=self.label,
+                url=self.url,
+            )
+        raise ScheduleUnavailable(message, ref=self.label, url=self.url)
+
+    def failure(self, fetch: Fetch, index: int) -> StepsizeError:
+        """The error to raise for a lookup of chunk `index` whose `fetch` failed."""
+        error = fetch.error
+        if isinstance(error, StepsizeError):
+            return error
+        reason = "was interrupted" if isinstance(error, KeyboardInterrupt) else f"failed: {error}"
+        failure = ScheduleUnavailable(
+            f"{self.label}: the fetch of steps {index * self.chunk_steps}.. from "
+            f"{self.url or 'the server'} {reason}",
+            ref=self.label,
+            url=self.url,
+        )
+        failure.__cause__ = error
+        return failure
+
+    def read_disk(
+        self, indices: list[int]
+    ) -> tuple[dict[int, np.ndarray], list[int], CacheError | None]:
+        """The chunks of `indices` on disk, those that are not, and the error of the last
+        corrupt one found (deleted, so it counts as not on disk)."""
+        found: dict[int, np.ndarray] = {}
+        missing: list[int] = []
+        corrupt: CacheError | None = None
+        for i in indices:
+            try:
+                chunk = self.disk.load_chunk(self.key, self.chunk_steps, i) if self.disk else None
+            except CacheError as exc:  # deleted: fetch it again
+                corrupt, chunk = exc, None
+            if chunk is None:
+                missing.append(i)
+            else:
+                found[i] = chunk
+        return found, missing, corrupt
 
     def fetch(self, start: int, stop: int) -> np.ndarray:
         """Values of `[start, stop)` from the server (past 2**53: the last value repeated).

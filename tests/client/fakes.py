@@ -63,7 +63,7 @@ class FakeRegistry:
         self.down = False
         self.fail_statuses: list[int] = []  # answered (in order) before real answers
         self.delay: threading.Event | None = None  # lr requests wait on it when set
-        self.stall_s = 0.0  # lr requests take this long, then time out (when > 0)
+        self.stall_s = 0.0  # requests take this long, then time out (when > 0)
         self.interrupt = False  # lr requests raise KeyboardInterrupt (Ctrl-C mid-fetch)
         self._lock = threading.Lock()
 
@@ -94,7 +94,7 @@ class FakeRegistry:
                 return problem(self.fail_statuses.pop(0), "Unavailable")
         if self.interrupt and request.url.path.endswith("/lr"):
             raise KeyboardInterrupt
-        if self.stall_s and request.url.path.endswith("/lr"):
+        if self.stall_s:
             time.sleep(self.stall_s)
             raise httpx.ReadTimeout("the server did not answer in time (fake)", request=request)
         if self.delay is not None and request.url.path.endswith("/lr"):

@@ -329,6 +329,26 @@ def test_a_failed_chunk_fetch_is_run_once_so_construction_waits_one_bound(make_c
     assert elapsed < 1.5 * client.wait_timeout, (elapsed, client.wait_timeout)
 
 
+def test_an_unreachable_server_is_waited_for_once_per_construction(make_client, fake):
+    """Resolving found the server unreachable: the values come from the cache only."""
+    make_client().schedule("team/open")  # the resolution and the version's facts on disk
+    for f in (Path(make_client().cache.root) / "curves").rglob("*.npy"):
+        f.unlink()  # ... but not its values
+    curves.forget_all()
+    retry = stepsize.Retry(attempts=2, timeout=0.2, backoff=0.0, max_backoff=0.0)
+    client = make_client(retry=retry)
+    fake.log.clear()
+    fake.stall_s = 0.2  # every request times out after 0.2 s
+    t0 = time.monotonic()
+    with pytest.raises(stepsize.ScheduleUnavailable) as info:
+        client.schedule("team/open")
+    elapsed = time.monotonic() - t0
+    assert len(fake.log) == retry.attempts  # the summary's attempts, no lr request after
+    assert elapsed < 1.5 * client.wait_timeout, (elapsed, client.wait_timeout)
+    assert "team/open@1" in str(info.value) and "cannot be reached" in str(info.value)
+    assert info.value.url == "http://registry.test"
+
+
 def test_ctrl_c_during_a_fetch_interrupts(make_client, fake):
     client = make_client()
     fake.interrupt = True

@@ -7,6 +7,8 @@ Against the real server for the codes a client can provoke; through
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import numpy as np
 import pytest
@@ -202,3 +204,18 @@ def test_cache_error_for_a_corrupt_chunk_no_server_can_replace(make_client, tmp_
     assert "checksum mismatch" in str(exc) and "team/cosine@1" in str(exc)
     assert isinstance(exc, stepsize.ScheduleUnavailable)
     assert client.cache.corrupt == 1
+
+
+def test_cache_error_when_the_server_is_down_and_the_cached_chunk_corrupt(make_client, fake):
+    client = make_client()
+    client.schedule("team/cosine:prod")
+    (chunk,) = Path(client.cache.root, "curves").rglob("*.npy")
+    chunk.write_bytes(chunk.read_bytes()[:-8] + np.float64(0.5).tobytes())
+    curves.forget_all()
+    fake.down = True
+    with pytest.raises(stepsize.CacheError) as info:
+        make_client().schedule("team/cosine:prod")
+    exc = info.value
+    assert exc.path == str(chunk) and not chunk.exists()
+    assert (exc.ref, exc.url) == ("team/cosine@1", "http://registry.test")
+    assert "checksum mismatch" in str(exc) and "cannot be reached" in str(exc)
