@@ -4,9 +4,10 @@ A ChainedScheduler inside a ChainedScheduler steps its schedulers at its place; 
 ChainedScheduler as the scheduler a SequentialLR starts with is started by one plain
 `step()` of each of its schedulers (not their constructor's step: ExponentialLR,
 PolynomialLR, CosineAnnealingLR and MultiplicativeLR then already apply a factor). Every
-reference here is computed by stepping the real torch schedulers. The nestings torch
-itself fails on, or runs wrongly, are rejected, and each such test also shows torch
-failing.
+reference here is computed by stepping the real torch schedulers. A SequentialLR inside a
+ChainedScheduler steps as torch steps it there (its milestone restarts set the lr). The
+nestings torch itself fails on, or runs wrongly, are rejected, and each such test also
+shows torch failing.
 """
 
 from __future__ import annotations
@@ -254,19 +255,154 @@ def test_a_sequential_lr_inside_a_sequential_lr_is_rejected_as_torch_misbehaves(
         _step_torch(lambda o: S.SequentialLR(o, [S.StepLR(o, 4), inner_torch(o)], [5]))
 
 
-def test_a_sequential_lr_inside_a_chained_scheduler_is_rejected_with_the_reason():
+def _sequence_in_chain(leaf: str, position: int) -> tuple[dict, Build]:
+    """A SequentialLR holding `leaf` (started at 0, or restarted at milestone 6) inside a
+    ChainedScheduler, before and after a StepLR that has halved the lr by then."""
+    d, b = LEAVES[leaf]
+    other = T("ExponentialLR", gamma=0.95)
+    inner = [d, other] if position == 0 else [other, d]
+    sequence = T("SequentialLR", milestones=[6], schedulers=inner)
+    step = T("StepLR", step_size=4, gamma=0.5)
+    definition = T(
+        "ChainedScheduler",
+        base_lr=0.1,
+        schedulers=[sequence, step] if position == 0 else [step, sequence],
+    )
+
+    def build(o: torch.optim.Optimizer) -> Any:
+        if position == 0:
+            seq = S.SequentialLR(o, [b(o), S.ExponentialLR(o, 0.95)], milestones=[6])
+            return S.ChainedScheduler([seq, S.StepLR(o, 4, 0.5)])
+        first = S.StepLR(o, 4, 0.5)
+        seq = S.SequentialLR(o, [S.ExponentialLR(o, 0.95), b(o)], milestones=[6])
+        return S.ChainedScheduler([first, seq])
+
+    return definition, build
+
+
+@pytest.mark.parametrize("position", [0, 1])
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_sequential_lr_inside_a_chained_scheduler_equals_torch(leaf, position):
+    definition, build = _sequence_in_chain(leaf, position)
+    compare(f"seq-in-chain-{leaf}-{position}", definition, _reference(build, _total(leaf)))
+
+
+def test_a_sequential_lr_inside_a_chained_scheduler_equals_torch():
+    # The SequentialLR's ConstantLR ends at 3 (lifting the lr the StepLR halved), and its
+    # milestone at 2 restarts an ExponentialLR with `_update_lr(0)`: the lr is base_lr
+    # there outright, the StepLR's factor so far discarded, exactly as torch steps it.
     inner = T(
         "SequentialLR",
         milestones=[2],
         schedulers=[T("ConstantLR", factor=0.5, total_iters=3), T("ExponentialLR", gamma=0.9)],
     )
-    definition = T("ChainedScheduler", base_lr=0.1, schedulers=[inner, T("StepLR", step_size=4)])
+    definition = T("ChainedScheduler", base_lr=0.1, schedulers=[inner, T("StepLR", step_size=1)])
+
+    def build(o: torch.optim.Optimizer) -> Any:
+        seq = S.SequentialLR(
+            o, [S.ConstantLR(o, factor=0.5, total_iters=3), S.ExponentialLR(o, 0.9)], [2]
+        )
+        return S.ChainedScheduler([seq, S.StepLR(o, 1)])
+
+    reference = _reference(build)
+    compare("seq-in-chain", definition, reference)
+    # At 2 the restart sets base_lr and the StepLR then multiplies by 0.1 once: the two
+    # factors it applied before are gone (0.01, not 0.1 * 0.1**3).
+    assert reference[2] == pytest.approx(0.01)
+    # Far steps too: the chain is stepped like torch's recurrence, in chunks.
+    far = np.array([0, 70_000, 140_001])
+    long_reference = torch_values(build, 0.1, 140_001)[far]
+    compare("seq-in-chain-far", definition, long_reference, far)
+
+
+def test_a_chain_of_a_sequence_started_chain_inside_a_chained_scheduler_equals_torch():
+    # ChainedScheduler > SequentialLR > ChainedScheduler (started with one plain step of
+    # each of its schedulers) > leaves; the milestone restarts a PolynomialLR.
+    chain = T("ChainedScheduler", schedulers=[T("LinearLR", start_factor=0.5, total_iters=3)])
+    sequence = T(
+        "SequentialLR", milestones=[5], schedulers=[chain, T("PolynomialLR", total_iters=9)]
+    )
+    definition = T(
+        "ChainedScheduler",
+        base_lr=0.1,
+        schedulers=[sequence, T("MultiplicativeLR", lr_lambda="0.97")],
+    )
+
+    def build(o: torch.optim.Optimizer) -> Any:
+        inner = S.ChainedScheduler([S.LinearLR(o, start_factor=0.5, total_iters=3)])
+        seq = S.SequentialLR(o, [inner, S.PolynomialLR(o, total_iters=9)], milestones=[5])
+        return S.ChainedScheduler([seq, S.MultiplicativeLR(o, lambda epoch: 0.97)])
+
+    compare("seq-chain-in-chain", definition, _reference(build))
+
+
+def test_a_sequential_lr_after_a_scheduler_that_changed_the_lr_is_rejected_as_torch_misbehaves():
+    sequence = T(
+        "SequentialLR",
+        milestones=[5],
+        schedulers=[T("ConstantLR", factor=0.5, total_iters=3), T("ExponentialLR", gamma=0.9)],
+    )
+    definition = T(
+        "ChainedScheduler",
+        base_lr=0.1,
+        schedulers=[T("ConstantLR", factor=0.25, total_iters=2), sequence],
+    )
     (error,) = _errors(definition)
-    assert error == {
-        "path": "/schedulers/0",
-        "message": "a torch.SequentialLR inside a torch.ChainedScheduler is not supported: "
-        "its milestone restarts cannot be chained with the other schedulers' steps here",
-    }
+    assert error["path"] == "/schedulers/1"
+    assert error["message"].startswith(
+        "this torch.SequentialLR misbehaves in torch here: its constructor resets the lr to "
+        "`initial_lr` (0.1), undoing what the schedulers listed before it in the "
+        "torch.ChainedScheduler did when built (the lr was 0.025)"
+    )
+
+    def build(o: torch.optim.Optimizer) -> Any:
+        first = S.ConstantLR(o, factor=0.25, total_iters=2)
+        seq = S.SequentialLR(
+            o, [S.ConstantLR(o, factor=0.5, total_iters=3), S.ExponentialLR(o, 0.9)], [5]
+        )
+        return S.ChainedScheduler([first, seq])
+
+    # torch: the first ConstantLR's factor is undone at once, and when it ends at step 2
+    # it divides by it anyway: the lr is 4 times base_lr (0.1) at steps 2 to 4.
+    lrs = _step_torch(build, 6)
+    assert lrs[0] == pytest.approx(0.05)  # not 0.1 * 0.25 * 0.5
+    assert lrs[2:5] == pytest.approx([0.2, 0.4, 0.4])
+    # Listed first, the same SequentialLR is valid; a StepLR before it changes nothing
+    # when built, so it is valid there too.
+    evaluate(
+        T("ChainedScheduler", base_lr=0.1, schedulers=[sequence, T("StepLR", step_size=2)]), [9]
+    )
+    evaluate(
+        T("ChainedScheduler", base_lr=0.1, schedulers=[T("StepLR", step_size=2), sequence]), [9]
+    )
+
+
+def test_a_sequential_lr_in_a_chain_a_sequential_lr_starts_is_rejected_as_torch_misbehaves():
+    inner = T(
+        "SequentialLR",
+        milestones=[2],
+        schedulers=[T("ConstantLR", factor=0.5, total_iters=3), T("ExponentialLR", gamma=0.9)],
+    )
+    chain = T("ChainedScheduler", schedulers=[inner])
+    definition = T(
+        "SequentialLR", base_lr=0.1, milestones=[5], schedulers=[chain, T("StepLR", step_size=4)]
+    )
+    (error,) = _errors(definition)
+    assert error["path"] == "/schedulers/0/schedulers/0"
+    assert "runs one step ahead (its milestones come a step early)" in error["message"]
+
+    def inner_torch(o: torch.optim.Optimizer) -> Any:
+        return S.SequentialLR(
+            o, [S.ConstantLR(o, factor=0.5, total_iters=3), S.ExponentialLR(o, 0.9)], [2]
+        )
+
+    def build(o: torch.optim.Optimizer) -> Any:
+        return S.SequentialLR(o, [S.ChainedScheduler([inner_torch(o)]), S.StepLR(o, 4)], [5])
+
+    # Alone the inner SequentialLR switches at step 2; inside the started chain, at step 1.
+    alone, nested = _step_torch(inner_torch, 3), _step_torch(build, 3)
+    assert alone[1] == pytest.approx(0.05) and alone[2] == pytest.approx(0.1)
+    assert nested[1] == pytest.approx(0.1)
 
 
 def test_a_polynomial_lr_that_torch_would_divide_by_zero_is_rejected():

@@ -15,8 +15,8 @@ from ..errors import ErrorItem
 from ..node import Context, Node, max_horizon
 from .cosine import CosineAnnealingLR
 from .decay import PolynomialLR
-from .node import Env, Group, TorchComposite, TorchNode, from_epoch
-from .recurrence import STEP_LIMIT, Stepper, compose
+from .node import Env, Group, TorchComposite, TorchNode, from_epoch, split_envs
+from .recurrence import STEP_LIMIT, Map, Stepper, compose
 
 
 class ChainedScheduler(TorchComposite):
@@ -56,6 +56,8 @@ class ChainedScheduler(TorchComposite):
         """How to evaluate: ("absolute", last absolute child), ("product", the cosine
         child or -1), ("tail", the child that never settles or -1) or ("scan", -1)."""
         children = self._children()
+        if any(c.restarts_children for c in children if isinstance(c, TorchComposite)):
+            return "scan", -1  # a SequentialLR's milestones have no closed form here
         absolutes = [i for i, c in enumerate(children) if c.absolute]
         if absolutes:
             return "absolute", absolutes[-1]
@@ -102,13 +104,26 @@ class ChainedScheduler(TorchComposite):
                 )
             elif start == 0:
                 errors.extend(_divides_at_step0(self, path))
+                errors.extend(_sequences_started_by(self, path))
+        elif self.base_lr is not None:
+            errors.extend(_sequences_built_after_steps(self, path, self.base_lr))
         return errors
 
     def _build_bases(self, group: Group) -> list[float]:
         return [b for child in self._children() for b in child._build_bases(group)]
 
+    def _n_bases(self) -> int:
+        return sum(child._n_bases() for child in self._children())
+
     def _env(self, bases: list[float], one_cycle: tuple[float, float, float] | None) -> Env:
-        return Env(bases[0], one_cycle, leaves=tuple(Env(b, one_cycle) for b in bases))
+        return Env(bases[0], one_cycle, leaves=split_envs(self._children(), bases, one_cycle))
+
+    def _maps(self, k: np.ndarray, env: Env) -> Map:
+        # Stepped by a SequentialLR inside a ChainedScheduler: each scheduler in order.
+        acc: Map = (np.ones(k.shape), None)
+        for child, child_env in zip(self._children(), env.leaves, strict=True):
+            acc = compose(acc, child._maps(k, child_env))
+        return acc
 
     def _initial(self, lr: float, env: Env) -> float:
         # Started by SequentialLR (`_initial_step`): one plain step of each scheduler.
@@ -248,3 +263,46 @@ def _leaf_pointers(chain: ChainedScheduler) -> list[tuple[str, TorchNode]]:
         elif isinstance(child, TorchNode):
             out.append((rel, child))
     return out
+
+
+def _sequences_started_by(chain: ChainedScheduler, path: str) -> list[ErrorItem]:
+    """A SequentialLR in a ChainedScheduler that a SequentialLR starts: torch starts the
+    chain with `_initial_step()`, whose `step()` advances the inner SequentialLR a step."""
+    return [
+        {
+            "path": path + rel,
+            "message": "a torch.SequentialLR inside a torch.ChainedScheduler that a "
+            "torch.SequentialLR starts misbehaves in torch: the outer one starts the chain "
+            "with `_initial_step()`, whose `step()` advances this SequentialLR, so it runs "
+            "one step ahead (its milestones come a step early)",
+        }
+        for rel, leaf in _leaf_pointers(chain)
+        if isinstance(leaf, TorchComposite) and leaf.restarts_children
+    ]
+
+
+def _sequences_built_after_steps(
+    chain: ChainedScheduler, path: str, base_lr: float
+) -> list[ErrorItem]:
+    """A SequentialLR listed after schedulers whose constructors changed the lr: torch's
+    SequentialLR constructor resets the lr to `initial_lr`, undoing their first step, so
+    torch later runs them from the wrong lr (a ConstantLR ending lifts it above base_lr)."""
+    errors: list[ErrorItem] = []
+    group = Group(lr=base_lr)
+    for rel, leaf in _leaf_pointers(chain):
+        restarts = isinstance(leaf, TorchComposite) and leaf.restarts_children
+        if restarts and group.initial_lr is not None and group.lr != group.initial_lr:
+            errors.append(
+                {
+                    "path": path + rel,
+                    "message": "this torch.SequentialLR misbehaves in torch here: its "
+                    "constructor resets the lr to `initial_lr` "
+                    f"({group.initial_lr!r}), undoing what the schedulers listed "
+                    f"before it in the torch.ChainedScheduler did when built (the lr "
+                    f"was {group.lr!r}), which torch then never restores (a ConstantLR "
+                    "or LinearLR ending lifts the lr above what it should be); list "
+                    "the SequentialLR before them",
+                }
+            )
+        leaf._build_bases(group)
+    return errors

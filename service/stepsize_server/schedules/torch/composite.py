@@ -18,7 +18,8 @@ from ..errors import ErrorItem
 from ..node import Context, Node
 from ..params import NonNegInt
 from .decay import LinearLR, PolynomialLR
-from .node import Env, TorchComposite, TorchNode, ascending, between
+from .node import Env, Group, TorchComposite, TorchNode, ascending, between, split_envs
+from .recurrence import Map
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,10 @@ class SequentialLR(TorchComposite):
     A ChainedScheduler may be the child it starts with (torch then starts it with one plain
     `step()` of each of its schedulers), never one it restarts at a milestone (torch raises
     NotImplementedError there); a SequentialLR child is rejected (torch runs it a step
-    ahead, or raises).
+    ahead, or raises). Inside a ChainedScheduler it steps as torch steps it there: its
+    active scheduler on the lr the schedulers before it left, and at a milestone the next
+    one's `_update_lr(0)`, which for most types sets the lr to `base_lr` outright (as an
+    absolute scheduler does, discarding what the other schedulers did so far).
 
     Example definition:
 
@@ -125,16 +129,52 @@ class SequentialLR(TorchComposite):
                     "NotImplementedError; list its schedulers in the outer one instead",
                 }
             )
-        elif isinstance(parent, TorchComposite):
-            errors.append(
-                {
-                    "path": path,
-                    "message": "a torch.SequentialLR inside a torch.ChainedScheduler is not "
-                    "supported: its milestone restarts cannot be chained with the other "
-                    "schedulers' steps here",
-                }
-            )
         return errors
+
+    # -- as a scheduler a ChainedScheduler steps (torch.ChainedScheduler([..., seq, ...]))
+    def _n_bases(self) -> int:
+        return sum(child._n_bases() for child in self._children())
+
+    def _build_bases(self, group: Group) -> list[float]:
+        # torch's constructor: the children are built (each steps once), the lr is reset
+        # to `initial_lr`, and the scheduler active at epoch 0 steps once more.
+        children = self._children()
+        parts = [child._build_bases(group) for child in children]
+        assert group.initial_lr is not None  # every child's constructor sets it
+        group.lr = group.initial_lr
+        first = _reached(self.milestones, len(children))[0][0]
+        env = children[first]._env(parts[first], group.one_cycle)
+        group.lr = children[first]._initial(group.lr, env)
+        return [b for part in parts for b in part]
+
+    def _env(self, bases: list[float], one_cycle: tuple[float, float, float] | None) -> Env:
+        return Env(bases[0], one_cycle, leaves=split_envs(self._children(), bases, one_cycle))
+
+    def _maps(self, k: np.ndarray, env: Env) -> Map:
+        """The step reaching epoch k: the active child's step, or at a milestone the next
+        child's `_update_lr(0)` (affine in the current lr: measured at lr 0 and 1)."""
+        children = self._children()
+        a = np.empty(k.shape, dtype=np.float64)
+        b = np.zeros(k.shape, dtype=np.float64)
+        for i, start, end in _reached(self.milestones, len(children)):
+            child, child_env = children[i], env.leaves[i]
+            sel = between(k, start, end, ascending(k))
+            local = k[sel] - start
+            if not local.size:
+                continue
+            seg_a, seg_b = np.empty(local.shape), np.zeros(local.shape)
+            restart = local == 0
+            if restart.any():
+                b0 = child._restart(0.0, child_env)
+                seg_a[restart], seg_b[restart] = child._restart(1.0, child_env) - b0, b0
+            stepped = ~restart
+            if stepped.any():
+                step_a, step_b = child._maps(local[stepped], child_env)
+                seg_a[stepped] = step_a
+                if step_b is not None:
+                    seg_b[stepped] = step_b
+            a[sel], b[sel] = seg_a, seg_b
+        return a, b
 
     def _segments(self, upto: float) -> list[_Segment]:
         """The segments starting at or before epoch `upto`, with the lr each starts at."""

@@ -172,6 +172,10 @@ class TorchNode(Node):
         """The environment once everything is built, from `_build_bases`' result."""
         return Env(bases[0], one_cycle)
 
+    def _n_bases(self) -> int:
+        """How many `base_lrs[0]` `_build_bases` returns (a composite: one per scheduler)."""
+        return 1
+
     def _step0(self, lr: float, env: Env) -> float:
         """A plain `step()` reaching epoch 0 (not the constructor's): what a
         ChainedScheduler started by SequentialLR does to each scheduler it steps. The
@@ -241,6 +245,19 @@ class TorchNode(Node):
             f"stepping it as torch does) and is evaluated up to step {limit:,} only",
             self._path,
         )
+
+
+def split_envs(
+    children: list[TorchNode], bases: list[float], one_cycle: tuple[float, float, float] | None
+) -> tuple[Env, ...]:
+    """Each child's environment, from the flat `bases` their `_build_bases` returned."""
+    envs: list[Env] = []
+    at = 0
+    for child in children:
+        n = child._n_bases()
+        envs.append(child._env(bases[at : at + n], one_cycle))
+        at += n
+    return tuple(envs)
 
 
 class Absolute(TorchNode):
