@@ -29,7 +29,8 @@ def names(request: Request) -> tuple[str, str]:
     """The (namespace, name) path parameters. Raises RequestValidationError (422)."""
     params = request.path_params
     namespace, name = params["namespace"], params["name"]
-    if _NAME.match(namespace) and _NAME.match(name):
+    # fullmatch: Python's `$` would also match before a trailing newline (`a%0A`).
+    if _NAME.fullmatch(namespace) and _NAME.fullmatch(name):
         return namespace, name
     errors = [
         {
@@ -40,7 +41,7 @@ def names(request: Request) -> tuple[str, str]:
             "ctx": {"pattern": NAME_PATTERN},
         }
         for key, value in (("namespace", namespace), ("name", name))
-        if not _NAME.match(value)
+        if not _NAME.fullmatch(value)
     ]
     raise RequestValidationError(errors)
 

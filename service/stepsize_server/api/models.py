@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..schedules import MAX_STEP
-from .params import MAX_VERSION, STEPS_PER_EPOCH
+from .params import MAX_VERSION, STEPS_PER_EPOCH, JsonInt
 
 # allOf: pydantic resolves a bare $ref that has sibling keys (the field's title) against
 # its own definitions, where `Schedule` is not; app.openapi() adds it to the components.
@@ -91,7 +91,7 @@ class ScheduleList(BaseModel):
 
 
 class TagUpdate(Input):
-    version: int = Field(ge=1, le=MAX_VERSION)
+    version: JsonInt = Field(ge=1, le=MAX_VERSION)
 
 
 class TagPublic(BaseModel):
@@ -140,7 +140,7 @@ class EvaluateRequest(Input):
     start: StepValue | None = None
     stop: StepValue | None = None
     stride: StepValue | None = None
-    steps_per_epoch: int | None = STEPS_PER_EPOCH.field()
+    steps_per_epoch: JsonInt | None = STEPS_PER_EPOCH.field()
 
 
 class EvaluateResult(BaseModel):

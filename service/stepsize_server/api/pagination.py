@@ -6,17 +6,24 @@ answer to `limit` and makes the next cursor from the last item shown, if there i
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
 
 from .errors import ApiError
+from .names import NAME_PATTERN
+from .params import UrlInt
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
-Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+# A key inside a cursor is a row id or version (a signed 64-bit column) or a name.
+MAX_CURSOR_INT = 2**63 - 1
+_NAME = re.compile(NAME_PATTERN)
+Limit = Annotated[UrlInt, Query(ge=1, le=500, description="page size")]
 Cursor = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page")
 ]
@@ -27,22 +34,39 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: type) -> Any:
-    """The value inside a cursor made by `encode_cursor`: an int, or a tuple of strings
-    (`kind` tuple). Raises ApiError 422 if it is not one (or not of `kind`)."""
+def decode_cursor(cursor: str, kind: type, *, length: int = 2) -> Any:
+    """The value inside a cursor made by `encode_cursor`: an int in 0..2**63-1, or (`kind`
+    tuple) a tuple of `length` names. Raises ApiError 422 if it is not one (or not of
+    `kind`): a cursor is opaque, so anything but what a page answered is refused here,
+    before it reaches a database column it might not fit."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError):
+        value = json.loads(base64.b64decode(_padded(cursor), altchars=b"-_", validate=True))
+    except (ValueError, TypeError, binascii.Error, RecursionError):
         value = None
-    if kind is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if (
+        kind is tuple
+        and isinstance(value, list)
+        and len(value) == length
+        and all(isinstance(v, str) and _NAME.fullmatch(v) for v in value)
+    ):
         return tuple(value)
-    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+    if (
+        kind is int
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value <= MAX_CURSOR_INT
+    ):
         return value
     raise ApiError(
         "validation_error",
         "invalid cursor: pass the next_cursor of a previous page unchanged",
         errors=[{"path": "/query/cursor", "message": "invalid cursor"}],
     )
+
+
+def _padded(cursor: str) -> bytes:
+    """The cursor's base64 with its `=` padding restored. Raises ValueError for non-ASCII."""
+    return (cursor + "=" * (-len(cursor) % 4)).encode("ascii")
 
 
 def page(items: Sequence[T], limit: int, key: Callable[[T], Any]) -> tuple[Sequence[T], str | None]:

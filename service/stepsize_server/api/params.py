@@ -7,11 +7,13 @@ step by `fastparams.parse`), and as the bounds of a step range given in a JSON b
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..schedules import MAX_STEP
 from .errors import ApiError
@@ -19,6 +21,38 @@ from .names import NAME_HELP, NAME_PATTERN
 
 MAX_VERSION = 2**31 - 1
 MAX_TOKEN_ID = 2**62
+# An integer in a URL is ASCII decimal digits (an integral `18750.0`, what a script's
+# `60000 / 32 * 10` prints, included); Python's `int()` would also take `1_000`, `+1`,
+# ` 1` and other scripts' digits, which no client means as a number.
+_DECIMAL = re.compile(r"-?[0-9]{1,30}(?:\.0{1,30})?")
+
+
+def url_integer(value: Any) -> Any:
+    """A query or path integer: ASCII digits only. Raises ValueError (a 422 naming the
+    value) for anything else."""
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError("must be an integer written in decimal digits (such as 1000)")
+        return int(value.partition(".")[0])
+    return json_integer(value)
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON body's integer: a number with no fractional part (`18750.0` included); a
+    boolean or a string is no number. Raises ValueError (a 422 naming the value)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, str):
+        raise ValueError("must be a JSON number, not a string")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+UrlInt = Annotated[int, BeforeValidator(url_integer)]
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
 
 
 @dataclass(frozen=True)
@@ -70,18 +104,19 @@ STOP = Param("range stop, exclusive", ge=0, le=MAX_STEP + 1)
 STRIDE = Param("range stride (default 1)", ge=1, le=MAX_STEP)
 
 NAMESPACE_FILTER = Param(pattern=NAME_PATTERN)
-SEARCH = Param("substring of ns/name", max_length=200)
+# No control characters: PostgreSQL refuses a NUL in a text parameter.
+SEARCH = Param("substring of ns/name", max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")
 HAS_TAG = Param("has this tag", pattern=NAME_PATTERN)
 
 Namespace = Annotated[str, NAMESPACE.path()]
 Name = Annotated[str, NAME.path()]
 TagName = Annotated[str, TAG_NAME.path()]
-VersionNumber = Annotated[int, VERSION_NUMBER.path()]
-TokenId = Annotated[int, TOKEN_ID.path()]
+VersionNumber = Annotated[UrlInt, VERSION_NUMBER.path()]
+TokenId = Annotated[UrlInt, TOKEN_ID.path()]
 
-VersionQuery = Annotated[int | None, VERSION.query()]
+VersionQuery = Annotated[UrlInt | None, VERSION.query()]
 TagQuery = Annotated[str | None, TAG.query()]
-StepsPerEpoch = Annotated[int | None, STEPS_PER_EPOCH.query()]
+StepsPerEpoch = Annotated[UrlInt | None, STEPS_PER_EPOCH.query()]
 NamespaceFilter = Annotated[str | None, NAMESPACE_FILTER.query()]
 Search = Annotated[str | None, SEARCH.query()]
 HasTag = Annotated[str | None, HAS_TAG.query()]
@@ -92,13 +127,13 @@ class LrQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    step: int | None = STEP.field()
-    start: int | None = START.field()
-    stop: int | None = STOP.field()
-    stride: int | None = STRIDE.field()
-    version: int | None = VERSION.field()
+    step: UrlInt | None = STEP.field()
+    start: UrlInt | None = START.field()
+    stop: UrlInt | None = STOP.field()
+    stride: UrlInt | None = STRIDE.field()
+    version: UrlInt | None = VERSION.field()
     tag: str | None = TAG.field()
-    steps_per_epoch: int | None = STEPS_PER_EPOCH.field()
+    steps_per_epoch: UrlInt | None = STEPS_PER_EPOCH.field()
 
 
 def check_selector(version: int | None, tag: str | None) -> None:

@@ -3,6 +3,7 @@ evaluating with metrics. No HTTP routing here."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -79,12 +80,40 @@ def step_range(start: Any, stop: Any, stride: Any, *, at: str) -> StepRange:
     )
 
 
-def valid_steps(values: Any, *, at: str) -> np.ndarray:
-    """Steps as float64 after SPEC 2 validation. Raises ApiError 422 naming the value."""
+def valid_steps(values: list[Any], *, at: str) -> np.ndarray:
+    """A flat list of steps as a float64 array after SPEC 2 validation. Raises ApiError
+    422 (`invalid_step`) naming the value, a nested list included."""
     try:
-        return check_steps(values)
+        steps = check_steps(values)
     except ScheduleError as exc:
         raise from_schedule_error(exc, at=at) from None
+    if steps.ndim != 1:
+        # Equal-length inner lists pass the per-value check as a 2-D array, whose result
+        # would also be 2-D (and escape the count limit of the outer list).
+        first = next(v for v in values if isinstance(v, list))
+        raise _step_error(
+            at, f"`steps` is a flat list of integers, not of lists. Received: {_shown(first)}"
+        )
+    return steps
+
+
+def valid_step(value: Any, *, at: str) -> int:
+    """One step (SPEC 2), not a list. Raises ApiError 422 (`invalid_step`) naming it."""
+    if isinstance(value, list | dict):
+        raise _step_error(
+            at, f"`step` is one integer (for several, give `steps`). Received: {_shown(value)}"
+        )
+    return int(valid_steps([value], at=at)[0])
+
+
+def _step_error(at: str, message: str) -> ApiError:
+    return ApiError("invalid_step", message, errors=[{"path": at, "message": message}])
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for a message, cut to 80 characters."""
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def evaluate(

@@ -25,7 +25,7 @@ from ..models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateR
 from ..negotiation import JSON, check_size, negotiate
 from ..representations import encode, json_bytes, respond
 from ..values import evaluate as evaluate_values
-from ..values import horizon_of, step_range, valid_steps
+from ..values import horizon_of, step_range, valid_step, valid_steps
 
 router = APIRouter(prefix="/v1", tags=["language"])
 
@@ -51,7 +51,7 @@ def evaluate(
     compiled = _compile(body.definition, check_values=False)
     spe = body.steps_per_epoch
     if body.step is not None:
-        step = int(valid_steps([body.step], at="/body/step")[0])
+        step = valid_step(body.step, at="/body/step")
         values = _values(compiled, [step], spe, metrics)
         return respond(
             json_bytes({"digest": compiled.digest, "step": step, "lr": float(values[0])}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
@@ -23,6 +24,8 @@ IfMatchHeader = Annotated[
         description='the tag\'s current version (e.g. 3 or "3"), or *; leave out to create',
     ),
 ]
+# ASCII digits only: str.isdigit() is also true of `²` or `٣`, which int() refuses.
+_VERSION_DIGITS = re.compile(r"[0-9]{1,9}")
 PRECONDITION: dict[int | str, dict[str, Any]] = {
     412: {"description": "If-Match does not name the tag's current version"}
 }
@@ -99,11 +102,12 @@ def parse_if_match(value: str | None) -> IfMatch:
     if text == "*":
         return "*"
     text = text.removeprefix("W/").strip('"')
-    if text.isdigit() and len(text) < 10:
+    if _VERSION_DIGITS.fullmatch(text):
         return int(text)
     raise ApiError(
         "validation_error",
-        f"If-Match must be the tag's current version number or *. Received: {value}",
+        f"If-Match must be the tag's current version number (ASCII digits, such as 3 or "
+        f'"3") or *. Received: {value[:80]!r}',
         errors=[{"path": "/header/If-Match", "message": "expected a version number or *"}],
     )
 
