@@ -11,12 +11,15 @@ is decided (a later form such as "<n>ep" would be parsed there, before the check
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
@@ -46,29 +49,82 @@ def _require(ok: bool, rule: str, v: Any, info: ValidationInfo) -> None:
         raise ValueError(f"Argument `{name}` must be {rule}. Received: {name}={v}")
 
 
+def _shown(v: Any) -> str:
+    """A received value as JSON writes it (`true`, `"0.1"`), else its repr."""
+    try:
+        return json.dumps(v)
+    except (TypeError, ValueError):
+        return repr(v)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") and not isinstance(v, int | float | str) else v
+
+
+def strict_real(v: Any, info: ValidationInfo) -> float | int:
+    """A JSON number, as given: a boolean or a numeric string is not a number (strict
+    input: `true` is not 1, `"0.1"` is not 0.1). Raises ValueError in Keras's wording."""
+    v = _plain(v)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        name = (info.field_name or "").removesuffix("_")
+        raise ValueError(f"Argument `{name}` must be a number. Received: {name}={_shown(v)}")
+    return v
+
+
+def strict_int(v: Any, info: ValidationInfo) -> int:
+    """An integer; an integral float (`18750.0`, what `60000 / 32 * 10` gives) is that
+    integer, a fractional one, a boolean or a string is refused (ValueError, Keras's
+    wording)."""
+    v = _plain(v)
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        name = (info.field_name or "").removesuffix("_")
+        raise ValueError(f"Argument `{name}` must be an integer. Received: {name}={_shown(v)}")
+    return v
+
+
+def strict_bool(v: Any, info: ValidationInfo) -> bool:
+    """A JSON boolean: 1, 0 and "true" are refused (ValueError, Keras's wording)."""
+    if not isinstance(v, bool):
+        name = info.field_name or ""
+        raise ValueError(
+            f"Argument `{name}` must be a boolean (true or false). Received: {name}={_shown(v)}"
+        )
+    return v
+
+
+Flag = Annotated[bool, BeforeValidator(strict_bool)]
+"""A JSON boolean (numbers and strings refused)."""
+Real = Annotated[float, BeforeValidator(strict_real)]
+"""A JSON number (booleans and strings refused)."""
+Integer = Annotated[int, BeforeValidator(strict_int)]
+"""A JSON integer (an integral float normalized to it; booleans and strings refused)."""
+
+
 def _schema(**bounds: float) -> Any:
     """The JSON Schema bounds of a type whose rule `must_be` checks."""
     return Field(json_schema_extra=dict(bounds))
 
 
-NonNegReal = Annotated[float, must_be(">= 0", lambda v: v >= 0), _schema(minimum=0)]
+NonNegReal = Annotated[Real, must_be(">= 0", lambda v: v >= 0), _schema(minimum=0)]
 """A learning rate or other non-negative finite real (inf and nan are refused by Node)."""
 Rate = NonNegReal
-PositiveReal = Annotated[float, must_be("> 0", lambda v: v > 0), _schema(exclusiveMinimum=0)]
-AtLeastOne = Annotated[float, must_be(">= 1", lambda v: v >= 1), _schema(minimum=1)]
+PositiveReal = Annotated[Real, must_be("> 0", lambda v: v > 0), _schema(exclusiveMinimum=0)]
+AtLeastOne = Annotated[Real, must_be(">= 1", lambda v: v >= 1), _schema(minimum=1)]
 """A growth factor that never shrinks (a period multiplier)."""
 Probability = Annotated[
-    float, must_be("between 0 and 1", lambda v: 0 <= v <= 1), _schema(minimum=0, maximum=1)
+    Real, must_be("between 0 and 1", lambda v: 0 <= v <= 1), _schema(minimum=0, maximum=1)
 ]
 """A fraction in [0, 1]."""
 PositiveFraction = Annotated[
-    float,
+    Real,
     must_be("in (0, 1]", lambda v: 0 < v <= 1),
     _schema(exclusiveMinimum=0, maximum=1),
 ]
 """A fraction in (0, 1]."""
-PositiveInt = Annotated[int, must_be("> 0", lambda v: v > 0), _schema(exclusiveMinimum=0)]
-NonNegInt = Annotated[int, must_be(">= 0", lambda v: v >= 0), _schema(minimum=0)]
+PositiveInt = Annotated[Integer, must_be("> 0", lambda v: v > 0), _schema(exclusiveMinimum=0)]
+NonNegInt = Annotated[Integer, must_be(">= 0", lambda v: v >= 0), _schema(minimum=0)]
 
 
 @dataclass(frozen=True)
@@ -85,7 +141,8 @@ class StepCount:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.with_info_after_validator_function(self._check, handler(source))
+        checked = core_schema.with_info_after_validator_function(self._check, handler(source))
+        return core_schema.with_info_before_validator_function(strict_int, checked)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..errors import InvalidStep, pointer
 from ..node import Context, Node, max_horizon
-from ..params import AtLeastOne, Rate, Steps, strictly_increasing
+from ..params import AtLeastOne, Flag, Rate, Steps, strictly_increasing
 from . import shapes
 
 if TYPE_CHECKING:
@@ -269,7 +269,7 @@ class Epochs(Node):
     steps_per_epoch: Steps | None = Field(
         None, description="Steps per epoch, > 0; null takes the query's `steps_per_epoch`."
     )
-    fractional: bool = Field(
+    fractional: Flag = Field(
         False, description="Pass the exact epoch (`step / steps_per_epoch`), not its floor."
     )
     summary = "runs a per-epoch child: it sees `step // steps_per_epoch`"

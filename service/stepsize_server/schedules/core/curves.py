@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..expressions import Expression, compile_expression
 from ..node import Context, Node
-from ..params import NonNegInt, PositiveReal, Rate, Steps, strictly_increasing
+from ..params import Flag, NonNegInt, PositiveReal, Rate, Steps, strictly_increasing
 from . import shapes
 
 
@@ -78,7 +78,7 @@ class Exponential(Node):
     start: Rate = Field(description="The learning rate at step 0.")
     rate: Rate = Field(description="The factor applied every `steps` steps.")
     steps: Steps = Field(description="Steps per factor of `rate`, > 0.")
-    staircase: bool = Field(
+    staircase: Flag = Field(
         False, description="Apply the factor in whole periods (floor `step / steps`)."
     )
     end: Rate | None = Field(

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from ..node import Context
-from ..params import KerasSteps, Rate
+from ..params import Flag, KerasSteps, Rate
 from .float32 import KerasNode
 from .libm32 import divide32, f32, ftz, multiply32, power32, scratch
 
@@ -37,7 +37,7 @@ class PolynomialDecay(KerasNode):
         0.0001, description="The final learning rate (may be above the initial one)."
     )
     power: Rate = Field(1.0, description="Exponent of the decay, >= 0.")
-    cycle: bool = Field(False, description="Restart the decay past `decay_steps`.")
+    cycle: Flag = Field(False, description="Restart the decay past `decay_steps`.")
     summary = "Keras PolynomialDecay: (initial - end) * (1 - step / decay_steps) ** power + end"
     example = {
         "type": "keras.PolynomialDecay",

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ..expressions import compile_expression, power
-from ..params import NonNegSteps, PositiveInt, PositiveReal, Probability, Rate, Steps
+from ..params import Flag, NonNegSteps, PositiveInt, PositiveReal, Probability, Rate, Steps
 from .node import Absolute, Env, Group, ascending, between, checked_expression
 
 # triangular2's `1 / 2 ** (cycle - 1)` at cycle 0, 1, ..., 1100: 0 from cycle 1025 on,
@@ -191,7 +191,7 @@ class OneCycleLR(Absolute):
     final_div_factor: PositiveReal = Field(
         1e4, description="`min_lr = initial_lr / final_div_factor`."
     )
-    three_phase: bool = Field(
+    three_phase: Flag = Field(
         False, description="Rise, fall back to `initial_lr`, then anneal to `min_lr`."
     )
     inherits_base_lr: ClassVar[bool] = False
