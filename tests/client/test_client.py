@@ -311,16 +311,23 @@ def test_concurrent_processes_share_the_disk_cache(tmp_path):
     assert not list((tmp_path / "shared").rglob(".tmp-*"))
 
 
-def test_a_failed_chunk_fetch_is_run_once_so_construction_waits_one_bound(make_client, fake):
-    """The documented bound: construction blocks about `wait_timeout`, not twice that."""
-    make_client().schedule("team/open")  # the version's facts are now on disk
+def values_gone_and_server_stalled(make_client, fake) -> tuple[stepsize.Client, stepsize.Retry]:
+    """team/open's resolution and version facts on disk but not its values; a client
+    whose requests all time out after 0.2 s (2 attempts, no backoff)."""
+    make_client().schedule("team/open")
     for f in (Path(make_client().cache.root) / "curves").rglob("*.npy"):
-        f.unlink()  # ... but not its values
+        f.unlink()
     curves.forget_all()
     retry = stepsize.Retry(attempts=2, timeout=0.2, backoff=0.0, max_backoff=0.0)
     client = make_client(retry=retry)
     fake.log.clear()
-    fake.stall_s = 0.2  # every lr request times out after 0.2 s
+    fake.stall_s = 0.2
+    return client, retry
+
+
+def test_a_failed_chunk_fetch_is_run_once_so_construction_waits_one_bound(make_client, fake):
+    """The documented bound: construction blocks about `wait_timeout`, not twice that."""
+    client, retry = values_gone_and_server_stalled(make_client, fake)
     t0 = time.monotonic()
     with pytest.raises(stepsize.ScheduleUnavailable, match="cannot be reached"):
         client.schedule("team/open@1")
@@ -331,14 +338,7 @@ def test_a_failed_chunk_fetch_is_run_once_so_construction_waits_one_bound(make_c
 
 def test_an_unreachable_server_is_waited_for_once_per_construction(make_client, fake):
     """Resolving found the server unreachable: the values come from the cache only."""
-    make_client().schedule("team/open")  # the resolution and the version's facts on disk
-    for f in (Path(make_client().cache.root) / "curves").rglob("*.npy"):
-        f.unlink()  # ... but not its values
-    curves.forget_all()
-    retry = stepsize.Retry(attempts=2, timeout=0.2, backoff=0.0, max_backoff=0.0)
-    client = make_client(retry=retry)
-    fake.log.clear()
-    fake.stall_s = 0.2  # every request times out after 0.2 s
+    client, retry = values_gone_and_server_stalled(make_client, fake)
     t0 = time.monotonic()
     with pytest.raises(stepsize.ScheduleUnavailable) as info:
         client.schedule("team/open")
