@@ -151,8 +151,9 @@ EXCEPTION_BY_CODE: dict[str, type[ServerError]] = {
 }
 """The exception of each problem `code` the server documents."""
 
-RETRIED_CODES = frozenset({"unavailable"})
-"""Codes answered with a retried status (503): after the last attempt, `Unreachable`."""
+RETRIED_CODES = frozenset({"unavailable", "deadline_exceeded"})
+"""Codes answered with a retried status (503): after the last attempt, `Unreachable`
+(whose message carries the last answer's code and detail)."""
 
 _EXCEPTION_BY_STATUS: dict[int, type[ServerError]] = {
     400: InvalidRequest,

@@ -177,7 +177,8 @@ class Transport:
         except _RetryableStatus as exc:
             raise Unreachable(
                 f"{_about(ref)}{method} {self.url}{path}: the server answered "
-                f"{exc.response.status_code} to {retry.attempts} attempt(s)",
+                f"{exc.response.status_code} to {retry.attempts} attempt(s)"
+                f"{_problem_of(exc.response)}",
                 url=f"{self.url}{path}",
                 ref=ref,
             ) from exc
@@ -188,6 +189,17 @@ class Transport:
 
 def _about(ref: str) -> str:
     return f"{ref}: " if ref else ""
+
+
+def _problem_of(response: httpx.Response) -> str:
+    """`" (code: detail)"` of a problem+json answer, else ""."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or not body.get("code"):
+        return ""
+    return f" ({body['code']}: {body.get('detail') or body.get('title') or ''})"
 
 
 def error_from_response(response: httpx.Response) -> ServerError:
