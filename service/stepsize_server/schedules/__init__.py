@@ -16,9 +16,20 @@ Layout: the shared machinery at the top (`node`, `params`, `steps`, `validation`
 `torch`, `hf`) and the expression language (`expressions`).
 """
 
+from .cost import (
+    DEFAULT_BUDGET,
+    Deadline,
+    check_cost,
+    deadline_after,
+    estimate_cost,
+    fixed_cost,
+    per_step_cost,
+)
 from .errors import (
+    CostTooLarge,
     ErrorItem,
     EvaluationError,
+    EvaluationTimeout,
     InvalidDefinition,
     InvalidStep,
     ScheduleError,
@@ -39,13 +50,17 @@ from .steps import check_steps
 from .validation import parse
 
 __all__ = [
+    "DEFAULT_BUDGET",
     "MAX_STEP",
     "TYPES",
     "TYPE_NAMES",
     "Compiled",
     "Context",
+    "CostTooLarge",
+    "Deadline",
     "ErrorItem",
     "EvaluationError",
+    "EvaluationTimeout",
     "InvalidDefinition",
     "InvalidStep",
     "Node",
@@ -53,11 +68,16 @@ __all__ = [
     "ScheduleError",
     "StepOutOfRange",
     "canonical_json",
+    "check_cost",
     "check_steps",
     "compile_definition",
+    "deadline_after",
     "digest",
+    "estimate_cost",
     "evaluate",
+    "fixed_cost",
     "horizon",
     "normalize",
     "parse",
+    "per_step_cost",
 ]

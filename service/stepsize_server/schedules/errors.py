@@ -2,8 +2,10 @@
 
 ScheduleError
  └── InvalidDefinition      a definition breaks a rule; `errors` lists {path, message}
+      ├── CostTooLarge      the estimated cost of a request is over its budget
       └── EvaluationError   a valid definition yields a non-finite or negative value at `step`,
                             or a step outside what can be evaluated
+ └── EvaluationTimeout      the caller's deadline passed during an evaluation
 """
 
 from __future__ import annotations
@@ -73,3 +75,52 @@ class StepOutOfRange(EvaluationError):
     def __init__(self, step: int | float, limit: int, message: str, path: str = "") -> None:
         self.limit = limit
         super().__init__(step, message, path)
+
+
+class CostTooLarge(InvalidDefinition):
+    """A request's estimated cost (`cost.estimate_cost`) is over the budget.
+
+    `cost` and `budget` are in cost units (1 unit ~ 1 ns of one CPU core); `per_step` is
+    what each requested step costs, `fixed` what does not shrink with fewer steps (a
+    cumulative recurrence stepped up to the largest step), `max_steps` the most steps one
+    request of this definition may ask for (0 if even one step is over the budget)."""
+
+    code = "cost_too_large"
+
+    def __init__(
+        self, *, cost: int, budget: int, per_step: int, fixed: int, max_steps: int, what: str
+    ) -> None:
+        self.cost, self.budget, self.per_step = cost, budget, per_step
+        self.fixed, self.max_steps = fixed, max_steps
+        if max_steps > 0:
+            split = (
+                f"ask for at most {max_steps:,} steps per request (split the range into "
+                "several requests), or simplify the definition"
+            )
+        else:
+            split = (
+                "even one step is over it: simplify the definition (fewer or shorter "
+                "expressions, fewer nodes) or ask for an earlier step"
+            )
+        super().__init__(
+            [
+                {
+                    "path": "",
+                    "message": f"{what} would cost about {cost:,} units (1 unit is about 1 ns "
+                    f"of CPU; {per_step:,} per step), over the budget of {budget:,}: {split}",
+                }
+            ]
+        )
+
+
+class EvaluationTimeout(ScheduleError):
+    """The caller's deadline passed while evaluating; nothing was returned. `done` steps
+    of `total` had been evaluated."""
+
+    code = "evaluation_timeout"
+
+    def __init__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        super().__init__(
+            f"the evaluation stopped at its deadline after {done:,} of {total:,} steps"
+        )

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from .cost import Deadline, check_cost
 from .errors import EvaluationError
-from .lint import check_grid, check_values, relocated, values_located
+from .lint import DEFAULT_BUDGET, check_grid, check_values, relocated, values_chunked
 from .node import Context, Node
 from .steps import as_number, check_scalar_step, check_steps, context
 from .validation import parse
@@ -29,9 +30,20 @@ class Compiled:
     normalized: dict[str, Any]
     digest: str
 
-    def evaluate(self, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
-        """Learning rates at `steps` (float64). Raises InvalidStep or EvaluationError."""
-        return evaluate_node(self.node, steps, steps_per_epoch=steps_per_epoch)
+    def evaluate(
+        self,
+        steps: Any,
+        *,
+        steps_per_epoch: int | None = None,
+        budget: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> np.ndarray:
+        """Learning rates at `steps` (float64); see `evaluate` for `budget` and `deadline`.
+
+        Raises InvalidStep, CostTooLarge, EvaluationError or EvaluationTimeout."""
+        return evaluate_node(
+            self.node, steps, steps_per_epoch=steps_per_epoch, budget=budget, deadline=deadline
+        )
 
     def value(self, step: Any, *, steps_per_epoch: int | None = None) -> float:
         """The learning rate at one step: `evaluate` without its array bookkeeping.
@@ -55,15 +67,24 @@ class Compiled:
         return self.node.horizon(Context(steps_per_epoch=steps_per_epoch))
 
 
-def compile_definition(definition: Any, *, check_values: bool = True) -> Compiled:
+def compile_definition(
+    definition: Any,
+    *,
+    check_values: bool = True,
+    budget: int = DEFAULT_BUDGET,
+    deadline: Deadline | None = None,
+) -> Compiled:
     """Parse, normalize and digest `definition`; with `check_values`, also reject a
-    definition that yields a non-finite or negative value on the publish grid.
+    definition that yields a non-finite or negative value on the publish grid, after
+    estimating that check's cost against `budget` (cost units, ~1 ns each).
 
-    Raises InvalidDefinition (EvaluationError for a bad value)."""
+    Raises InvalidDefinition (EvaluationError for a bad value, CostTooLarge when the
+    publish check would cost more than `budget`), EvaluationTimeout when `deadline`
+    passes during the check."""
     node = parse(definition)
     normalized = dump(node)
     if check_values:
-        check_grid(node)
+        check_grid(node, budget=budget, deadline=deadline)
     return Compiled(node=node, normalized=normalized, digest=digest_of_normalized(normalized))
 
 
@@ -89,20 +110,44 @@ def horizon(definition: Any, *, steps_per_epoch: int | None = None) -> int | Non
     return parse(definition).horizon(Context(steps_per_epoch=steps_per_epoch))
 
 
-def evaluate(definition: Any, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
+def evaluate(
+    definition: Any,
+    steps: Any,
+    *,
+    steps_per_epoch: int | None = None,
+    budget: int | None = None,
+    deadline: Deadline | None = None,
+) -> np.ndarray:
     """Learning rates (float64 array shaped like `steps`) for a definition.
 
-    Raises InvalidDefinition for a bad definition, InvalidStep for a bad step and
-    EvaluationError naming the first step whose value is non-finite or negative."""
-    return evaluate_node(parse(definition), steps, steps_per_epoch=steps_per_epoch)
+    With `budget` (cost units, ~1 ns each), the cost is estimated first (nothing is
+    evaluated if it is over); with `deadline` (a callable that returns True once time is
+    up), the steps are evaluated in chunks of ~20 ms, the deadline checked before each.
+
+    Raises InvalidDefinition for a bad definition, InvalidStep for a bad step,
+    CostTooLarge over the budget, EvaluationError naming the first step whose value is
+    non-finite or negative, EvaluationTimeout once the deadline has passed."""
+    return evaluate_node(
+        parse(definition), steps, steps_per_epoch=steps_per_epoch, budget=budget,
+        deadline=deadline,
+    )  # fmt: skip
 
 
-def evaluate_node(node: Node, steps: Any, *, steps_per_epoch: int | None = None) -> np.ndarray:
+def evaluate_node(
+    node: Node,
+    steps: Any,
+    *,
+    steps_per_epoch: int | None = None,
+    budget: int | None = None,
+    deadline: Deadline | None = None,
+) -> np.ndarray:
     """Evaluate a parsed node at validated steps, checking every value (see `evaluate`)."""
     t = check_steps(steps)
     ctx = context(steps_per_epoch)
     flat = t.reshape(-1)
-    out = values_located(node, flat, ctx)
+    if budget is not None:
+        check_cost(node, flat.size, max_step=int(flat.max()) if flat.size else 0, budget=budget)
+    out = values_chunked(node, flat, ctx, deadline)
     check_values(flat, out)
     return out.reshape(t.shape)
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import EvaluationError, StepOutOfRange
+from .cost import DEFAULT_BUDGET, Deadline, check_cost, per_step_cost
+from .errors import EvaluationError, EvaluationTimeout, StepOutOfRange
 from .node import MAX_STEP, Context, Node
 from .steps import as_number
+
+# With a deadline, steps are evaluated in chunks of about this many cost units (~20 ms),
+# the deadline checked before each.
+CHUNK_COST = 20_000_000
 
 DENSE_LIMIT = 200_000
 SPARSE_POINTS = 4_096
@@ -27,20 +32,40 @@ def publish_grid(node: Node) -> np.ndarray:
     return grid[grid <= MAX_STEP]
 
 
-def check_grid(node: Node) -> None:
+def check_grid(
+    node: Node, *, budget: int = DEFAULT_BUDGET, deadline: Deadline | None = None
+) -> None:
     """Raise EvaluationError if the node yields a bad value on the publish grid.
 
     Types that can only be evaluated up to some step (cumulative torch schedules) are
-    checked up to that step."""
+    checked up to that step. The check's cost is estimated first: CostTooLarge if it is
+    over `budget`; EvaluationTimeout if `deadline` passes while it runs."""
     grid = publish_grid(node)
+    check_cost(node, grid.size, max_step=int(grid[-1]), budget=budget, what="the publish check")
     ctx = Context(steps_per_epoch=1)
     while True:
         try:
-            values = values_located(node, grid, ctx)
+            values = values_chunked(node, grid, ctx, deadline)
             break
         except StepOutOfRange as exc:
             grid = grid[grid <= exc.limit]
     check_values(grid, values)
+
+
+def values_chunked(
+    node: Node, flat: np.ndarray, ctx: Context, deadline: Deadline | None
+) -> np.ndarray:
+    """`values_located`, in chunks with `deadline` checked before each (one call without
+    a deadline). Raises EvaluationTimeout once the deadline has passed."""
+    if deadline is None:
+        return values_located(node, flat, ctx)
+    size = min(max(CHUNK_COST // per_step_cost(node), 4096), 1 << 20)
+    out = np.empty(flat.shape, dtype=np.float64)
+    for lo in range(0, flat.size, size):
+        if deadline():
+            raise EvaluationTimeout(lo, flat.size)
+        out[lo : lo + size] = values_located(node, flat[lo : lo + size], ctx)
+    return out
 
 
 def check_values(steps: np.ndarray, values: np.ndarray) -> None:

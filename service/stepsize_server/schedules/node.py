@@ -23,6 +23,10 @@ from .errors import ErrorItem
 # The largest step a query may ask for (SPEC 2): every integer up to it is exact in float64.
 MAX_STEP = 2**53
 
+# Cost units (`cost.py`: 1 unit ~ 1 ns of one CPU core here) per evaluated step of a node
+# alone, children excluded: what the plain curves and wrappers measure at most.
+NODE_COST = 20
+
 
 @dataclass(frozen=True)
 class Context:
@@ -57,6 +61,17 @@ class Node(BaseModel):
     def children(self) -> list[tuple[str, Node]]:
         """(JSON pointer relative to this node, child) for every child definition."""
         return []
+
+    def step_cost(self) -> int:
+        """Cost units per evaluated step of this node alone (children excluded); a node
+        evaluating an expression adds the expression's cost."""
+        return NODE_COST
+
+    def stepped_steps(self, max_step: int) -> int:
+        """How many steps of a recurrence evaluating this node up to `max_step` walks
+        (work that grows with the largest step queried, not with the number of steps:
+        a cumulative torch scheduler stepped from 0); none by default."""
+        return 0
 
     def placement_errors(self, path: str, parent: Node | None) -> list[ErrorItem]:
         """Rules that depend on the node's `parent` (None at the root); `path` is the

@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..expressions import Expression, compile_expression
-from ..node import Context, Node
+from ..node import NODE_COST, Context, Node
 from ..params import Flag, NonNegInt, PositiveReal, Rate, Steps, strictly_increasing
 from . import shapes
 
@@ -259,6 +259,9 @@ class ExpressionNode(Node):
 
     def values(self, t: np.ndarray, ctx: Context) -> np.ndarray:
         return self.compiled(t, path=self._path + "/expr")
+
+    def step_cost(self) -> int:
+        return NODE_COST + self.compiled.cost
 
     def horizon(self, ctx: Context) -> int | None:
         return 0 if self.compiled.is_constant else None

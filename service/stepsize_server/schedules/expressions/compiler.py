@@ -43,7 +43,15 @@ class Expression:
     the variable does not occur (the value is then folded at compile time).
     """
 
-    __slots__ = ("_evaluate", "_on_integers", "_value", "is_constant", "text", "variable")
+    __slots__ = (
+        "_evaluate",
+        "_on_integers",
+        "_value",
+        "cost",
+        "is_constant",
+        "text",
+        "variable",
+    )
 
     def __init__(
         self,
@@ -52,7 +60,10 @@ class Expression:
         evaluate: Evaluator | None,
         value: float,
         on_integers: Evaluator | None = None,
+        cost: int = 1,
     ):
+        # Estimated work per evaluated value, in the language's cost units (see `cost`).
+        self.cost = cost
         self.text = text
         self.variable = variable
         self.is_constant = evaluate is None
@@ -133,7 +144,8 @@ class _Compiler(_Checker):
             return Expression(text, self.variable, None, float(evaluator(_FOLD_X, None)))
         self.integral_variable = True
         on_integers = self._compile(root)
-        return Expression(text, self.variable, evaluator, math.nan, on_integers)
+        cost = sum(self._op_cost(node) for node in ast.walk(root) if id(node) in self.dynamic)
+        return Expression(text, self.variable, evaluator, math.nan, on_integers, max(cost, 1))
 
     # -- compilation ----------------------------------------------------------------
 
@@ -191,6 +203,19 @@ class _Compiler(_Checker):
             )
         return _function(name, args[0], snippet, position)
 
+    @staticmethod
+    def _op_cost(node: ast.AST) -> int:
+        """Cost units (~1 ns here) per value of one operation that depends on the variable
+        (measured: transcendental functions and powers dominate; folded parts cost
+        nothing at evaluation)."""
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return _CALL_COST.get(node.func.id, 4)
+        if isinstance(node, ast.BinOp):
+            return _BINARY_COST.get(type(node.op), 4)
+        if isinstance(node, ast.Name):
+            return 1
+        return 4
+
     def _kernel(self, node: ast.BinOp, ufunc: np.ufunc, symbol: str) -> Callable:
         """numpy's operation, or a faster one with the same results (see `power`)."""
         if symbol == "**":
@@ -231,6 +256,9 @@ class _Compiler(_Checker):
 
 
 _FOLD_X = np.zeros(1)
+_CALL_COST = dict.fromkeys(("exp", "log", "log2", "log10", "sin", "cos", "tan", "tanh"), 20)
+_CALL_COST["sqrt"] = 6
+_BINARY_COST: dict[type[ast.operator], int] = {ast.Pow: 25, ast.Mod: 8, ast.FloorDiv: 8}
 
 
 def _as_number(value: float) -> int | float:

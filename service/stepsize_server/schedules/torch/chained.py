@@ -220,6 +220,12 @@ class ChainedScheduler(TorchComposite):
             self._steppers[key] = Stepper(maps, 0, lr0)
         return self._steppers[key]
 
+    def stepped_steps(self, max_step: int) -> int:
+        mode, j = self._plan()
+        if mode == "tail" and self._limit() is None:  # stepped up to where the tail starts
+            return min(max_step, self._tail_start(j))
+        return super().stepped_steps(max_step)
+
     def _limit(self) -> int | None:
         mode, j = self._plan()
         if mode == "scan":

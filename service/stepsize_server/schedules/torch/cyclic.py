@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ..expressions import compile_expression, power
+from ..node import NODE_COST
 from ..params import Flag, NonNegSteps, PositiveInt, PositiveReal, Probability, Rate, Steps
 from .node import Absolute, Env, Group, ascending, between, checked_expression
 
@@ -87,6 +88,10 @@ class CyclicLR(Absolute):
     @classmethod
     def _scale_fn(cls, v: str | None) -> str | None:
         return None if v is None else checked_expression(v, "x")
+
+    def step_cost(self) -> int:
+        extra = compile_expression(self.scale_fn, "x").cost if self.scale_fn is not None else 0
+        return NODE_COST + extra
 
     def _build(self, group: Group) -> float:
         # torch sets the lr to `base_lr`, then steps once while `base_lrs` is still the

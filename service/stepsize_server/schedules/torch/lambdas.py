@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import AfterValidator, Field
 
 from ..expressions import Expression, compile_expression, power
-from ..node import Context
+from ..node import NODE_COST, Context
 from .node import Absolute, Env, TorchNode, checked_expression, is_zero
 from .recurrence import STEP_LIMIT, Map
 
@@ -25,6 +25,9 @@ class _CompiledLambda:
     @property
     def compiled(self) -> Expression:
         return compile_expression(self.lr_lambda, "epoch")
+
+    def step_cost(self) -> int:
+        return NODE_COST + self.compiled.cost
 
 
 class LambdaLR(_CompiledLambda, Absolute):

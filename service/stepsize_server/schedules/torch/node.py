@@ -156,6 +156,11 @@ class TorchNode(Node):
     def horizon(self, ctx: Context) -> int | None:
         return self._settles()
 
+    def stepped_steps(self, max_step: int) -> int:
+        # A cumulative scheduler is stepped from epoch 0 up to the largest step queried.
+        limit = self._limit()
+        return 0 if limit is None else min(max_step, limit)
+
     # -- the protocol
     def _build(self, group: Group) -> float:
         """Apply the constructor to `group`; returns the scheduler's `base_lrs[0]`."""
