@@ -90,6 +90,9 @@ pid {self.directory}/nginx.pid;
 error_log {self.error_log} warn;
 events {{ worker_connections 512; }}
 http {{
+    # As the official nginx image's nginx.conf, which includes the template in production.
+    sendfile on;
+    tcp_nopush on;
     access_log off;
     default_type application/octet-stream;
     client_body_temp_path {temp}/body;
