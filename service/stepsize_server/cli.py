@@ -96,7 +96,7 @@ def describe_database(url: str) -> str:
 def worker_app() -> FastAPI:
     """The app of one `serve` worker process (uvicorn's factory): logging configured, the
     settings from the environment, no migration (`serve` applied them once before)."""
-    from .api.logs import configure_logging
+    from .observability.logs import configure_logging
     from .app import create_app
 
     settings = Settings()
@@ -125,7 +125,7 @@ def serve(
     uvicorn worker processes until interrupted."""
     import uvicorn
 
-    from .api.logs import configure_logging
+    from .observability.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
