@@ -45,7 +45,9 @@ $(MIN_STAMP): requirements/client-min.txt client/pyproject.toml service/pyprojec
 	$(MIN_VENV)/bin/pip install --quiet --no-deps -e service
 	touch $@
 
-# Installs what is missing only (as root; elsewhere it says what to install).
+# Installs what is missing only (as root; elsewhere it says what to install). The packages'
+# own services (the main PostgreSQL cluster, nginx on port 80) are kept from starting: the
+# tests start their own, and nothing may be left running.
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -53,7 +55,11 @@ system-packages:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (apt-get install them as root)"; exit 1; fi; \
 	  echo "installing Debian packages:$$missing"; \
+	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; \
+	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  status=$$?; [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
 test: system-packages $(TEST_STAMP)
