@@ -29,7 +29,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ..schedules import EvaluationError, InvalidDefinition, ScheduleError, StepOutOfRange
+from ..schedules import (
+    CostTooLarge,
+    EvaluationError,
+    EvaluationTimeout,
+    InvalidDefinition,
+    ScheduleError,
+    StepOutOfRange,
+)
 from ..store.errors import StoreError
 from .names import NAME_HELP, NAME_PATTERN
 
@@ -71,8 +78,10 @@ _TABLE = (
     ErrorCode("step_out_of_range", 422, "Unprocessable Entity"),
     ErrorCode("invalid_step", 422, "Unprocessable Entity"),
     ErrorCode("range_too_large", 422, "Unprocessable Entity"),
+    ErrorCode("cost_too_large", 422, "Unprocessable Entity"),
     ErrorCode("internal_error", 500, "Internal Server Error"),
     ErrorCode("unavailable", 503, "Service Unavailable"),
+    ErrorCode("evaluation_timeout", 503, "Service Unavailable"),
 )
 ERROR_CODES: dict[str, ErrorCode] = {entry.code: entry for entry in _TABLE}
 
@@ -127,6 +136,13 @@ def from_schedule_error(exc: ScheduleError, *, at: str = "") -> ApiError:
         extra["step"] = exc.step
     if isinstance(exc, StepOutOfRange):
         extra["limit"] = exc.limit
+    if isinstance(exc, CostTooLarge):
+        # The figures a client needs to split its request (units of ~1 ns of CPU).
+        extra.update(
+            cost=exc.cost, budget=exc.budget, per_step=exc.per_step, max_steps=exc.max_steps
+        )
+    if isinstance(exc, EvaluationTimeout):
+        extra.update(done=exc.done, total=exc.total)
     if isinstance(exc, InvalidDefinition):
         errors = [{"path": at + e["path"], "message": e["message"]} for e in exc.errors]
     else:

@@ -4,9 +4,8 @@ evaluating with metrics. No HTTP routing here."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -16,13 +15,9 @@ from ..schedules import Compiled, ScheduleError, check_steps
 from ..store.db import Database
 from ..store.versions import resolve_version
 from ..version_cache import PinnedVersion, VersionCache
+from .compute import COST_BUDGET, current_deadline
 from .errors import ApiError, from_schedule_error
 from .params import START, STOP, STRIDE, Param
-
-T = TypeVar("T")
-# Ranges above this many steps are evaluated and encoded in a worker thread, so that one
-# big answer does not stall the event loop for everyone else.
-INLINE_STEPS = 20_000
 
 
 async def resolve(
@@ -124,17 +119,18 @@ def evaluate(
     metrics: Metrics,
     kind: str,
 ) -> np.ndarray:
-    """Values at `steps` (float64). Raises ScheduleError (422 naming the step)."""
-    values = compiled.evaluate(steps, steps_per_epoch=steps_per_epoch)
+    """Values at `steps` (float64), after checking their estimated cost against the
+    request budget; inside `compute.off_loop`, stopped at its deadline. Raises
+    ScheduleError: InvalidStep/EvaluationError (422 naming the step), CostTooLarge (422
+    naming the budget), EvaluationTimeout (503)."""
+    values = compiled.evaluate(
+        steps,
+        steps_per_epoch=steps_per_epoch,
+        budget=COST_BUDGET,
+        deadline=current_deadline(),
+    )
     metrics.evaluated(kind, int(values.size))
     return values
-
-
-async def maybe_in_thread(count: int, fn: Callable[[], T]) -> T:
-    """`fn()`, in a worker thread when `count` steps make it slow."""
-    if count > INLINE_STEPS:
-        return await run_in_threadpool(fn)
-    return fn()
 
 
 def _integer(value: Any, name: str, bounds: Param, at: str) -> int:

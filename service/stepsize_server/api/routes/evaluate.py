@@ -1,7 +1,8 @@
 """Evaluate or validate a definition without storing anything.
 
-Plain `def` handlers on purpose: compiling (and the publish-grid check of /validate) is
-CPU work that belongs in the thread pool, not on the event loop."""
+Compiling, evaluating and the publish-grid check of /validate are CPU work: they run in
+an evaluation thread under the request's deadline (`compute.off_loop`), never on the
+event loop."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from starlette.responses import Response
 from ...observability.metrics import Metrics
 from ...schedules import (
     Compiled,
+    CostTooLarge,
     EvaluationError,
     InvalidDefinition,
     ScheduleError,
     compile_definition,
 )
+from ..compute import COST_BUDGET, checkpoint, current_deadline, off_loop
 from ..deps import MetricsDep, Reader
 from ..errors import ApiError, from_schedule_error
 from ..models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
@@ -36,7 +39,7 @@ router = APIRouter(prefix="/v1", tags=["language"])
     responses={200: {"content": {"application/x-npy": {}, "text/csv": {}}}},
     summary="values of a definition, stored nowhere",
 )
-def evaluate(
+async def evaluate(
     request: Request, body: EvaluateRequest, caller: Reader, metrics: MetricsDep
 ) -> Response:
     """Give exactly one of `step`, `steps` (<= 100,000) or `stop` (with optional `start`,
@@ -48,18 +51,19 @@ def evaluate(
             "give exactly one of step, steps, or stop (with optional start and stride)",
             errors=[{"path": "/body", "message": f"got {given or 'none of them'}"}],
         )
-    compiled = _compile(body.definition, check_values=False)
+    media = JSON if body.step is not None else negotiate(request.headers.get("accept"))
+    return respond(await off_loop(request, lambda: _evaluated(body, media, metrics)), media, {})
+
+
+def _evaluated(body: EvaluateRequest, media: str, metrics: Metrics) -> bytes:
+    """The encoded answer of /v1/evaluate (in an evaluation thread). Raises ApiError 422."""
     spe = body.steps_per_epoch
+    compiled = _compile(body.definition, check_values=False)
     if body.step is not None:
         step = valid_step(body.step, at="/body/step")
         values = _values(compiled, [step], spe, metrics)
-        return respond(
-            json_bytes({"digest": compiled.digest, "step": step, "lr": float(values[0])}),
-            JSON,
-            {},
-        )
-    media = negotiate(request.headers.get("accept"))
-    payload: dict[str, Any] = {"digest": compiled.digest}
+        return json_bytes({"digest": compiled.digest, "step": step, "lr": float(values[0])})
+    payload: dict[str, Any] = {}
     if body.steps is not None:
         steps = valid_steps(body.steps, at="/body/steps").astype(np.int64)
         payload["steps"] = steps.tolist()
@@ -69,20 +73,26 @@ def evaluate(
         steps = span.steps()
         payload.update(span.payload())
     values = _values(compiled, steps, spe, metrics)
-    return respond(encode(media, payload, steps, values), media, {})
+    checkpoint()
+    return encode(media, {"digest": compiled.digest, **payload}, steps, values)
 
 
 @router.post("/validate", response_model=ValidateResult, summary="check a definition")
-def validate(body: ValidateRequest, caller: Reader) -> ValidateResult:
+async def validate(request: Request, body: ValidateRequest, caller: Reader) -> ValidateResult:
     """The normalized definition, its digest and horizon, and warnings; an invalid
     definition is a 422 problem whose `errors` point into it (as publishing would)."""
-    compiled = _compile(body.definition, check_values=True)
-    return ValidateResult(
-        normalized=compiled.normalized,
-        digest=compiled.digest,
-        horizon=horizon_of(compiled),
-        warnings=warnings(compiled),
-    )
+
+    def check() -> ValidateResult:
+        compiled = _compile(body.definition, check_values=True)
+        checkpoint()
+        return ValidateResult(
+            normalized=compiled.normalized,
+            digest=compiled.digest,
+            horizon=horizon_of(compiled),
+            warnings=warnings(compiled),
+        )
+
+    return await off_loop(request, check)
 
 
 def warnings(compiled: Compiled) -> list[str]:
@@ -102,7 +112,7 @@ def warnings(compiled: Compiled) -> list[str]:
     end = max(horizon or 100_000, 1)
     sample = np.unique(np.linspace(0, end, 2001).round())
     try:
-        values = compiled.evaluate(sample)
+        values = compiled.evaluate(sample, budget=COST_BUDGET, deadline=current_deadline())
     except ScheduleError:  # e.g. beyond what a cumulative schedule can compute
         return found
     if not values.any():
@@ -119,13 +129,15 @@ def _values(compiled: Compiled, steps: Any, spe: int | None, metrics: Metrics) -
         return evaluate_values(
             compiled, steps, steps_per_epoch=spe, metrics=metrics, kind="evaluate"
         )
-    except EvaluationError as exc:
+    except (EvaluationError, CostTooLarge) as exc:
         raise from_schedule_error(exc, at="/body/definition") from None
 
 
 def _compile(definition: dict[str, Any], *, check_values: bool) -> Compiled:
     """The compiled definition. Raises ApiError 422 pointing into the request's definition."""
     try:
-        return compile_definition(definition, check_values=check_values)
+        return compile_definition(
+            definition, check_values=check_values, budget=COST_BUDGET, deadline=current_deadline()
+        )
     except InvalidDefinition as exc:
         raise from_schedule_error(exc, at="/body/definition") from None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...schedules import InvalidDefinition, compile_definition
+from ...schedules import Compiled, InvalidDefinition, compile_definition
 from ...store import versions as store
 from ...version_cache import PinnedVersion
+from ..compute import COST_BUDGET, current_deadline, off_loop
 from ..deps import CacheDep, DbDep, Reader, Writer
 from ..errors import from_schedule_error
 from ..models import VersionCreate, VersionItem, VersionList, VersionPublic
@@ -25,7 +26,8 @@ router = APIRouter(prefix="/v1/schedules", tags=["versions"])
     responses={200: {"model": VersionPublic, "description": "same digest as the latest"}},
     summary="publish a version",
 )
-def publish(
+async def publish(
+    request: Request,
     namespace: Namespace,
     name: Name,
     body: VersionCreate,
@@ -37,11 +39,19 @@ def publish(
     """Validate, normalize and store the definition as the next version (201, Location).
     If its digest equals the latest version's, nothing is stored and that version is
     answered with 200. The schedule is created by its first version."""
-    try:
-        compiled = compile_definition(body.definition)
-    except InvalidDefinition as exc:
-        raise from_schedule_error(exc, at="/body/definition") from None
-    result = store.publish_version(
+
+    def check() -> Compiled:
+        try:
+            return compile_definition(
+                body.definition, budget=COST_BUDGET, deadline=current_deadline()
+            )
+        except InvalidDefinition as exc:
+            raise from_schedule_error(exc, at="/body/definition") from None
+
+    # The publish-grid check is CPU work: in an evaluation thread, under the deadline.
+    compiled = await off_loop(request, check)
+    result = await run_in_threadpool(
+        store.publish_version,
         db,
         namespace=namespace,
         name=name,
