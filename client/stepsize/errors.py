@@ -147,11 +147,12 @@ EXCEPTION_BY_CODE: dict[str, type[ServerError]] = {
     "step_out_of_range": InvalidRequest,
     "invalid_step": InvalidRequest,
     "range_too_large": InvalidRequest,
+    "cost_too_large": InvalidRequest,
     "internal_error": ServerError,
 }
 """The exception of each problem `code` the server documents."""
 
-RETRIED_CODES = frozenset({"unavailable", "deadline_exceeded"})
+RETRIED_CODES = frozenset({"unavailable", "evaluation_timeout"})
 """Codes answered with a retried status (503): after the last attempt, `Unreachable`
 (whose message carries the last answer's code and detail)."""
 
