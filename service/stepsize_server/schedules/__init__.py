@@ -34,30 +34,36 @@ from .errors import (
     InvalidStep,
     ScheduleError,
     StepOutOfRange,
+    UnboundTemplate,
 )
 from .evaluation import (
     Compiled,
     canonical_json,
+    check_template,
     compile_definition,
     digest,
     evaluate,
     horizon,
     normalize,
+    normalize_template,
 )
 from .node import MAX_STEP, Context, Node
 from .registry import TYPE_NAMES, TYPES, Schedule
 from .steps import check_steps
+from .templates import PLAUSIBLE_TOTALS, Duration, bind, durations, is_template
 from .validation import parse
 
 __all__ = [
     "DEFAULT_BUDGET",
     "MAX_STEP",
+    "PLAUSIBLE_TOTALS",
     "TYPES",
     "TYPE_NAMES",
     "Compiled",
     "Context",
     "CostTooLarge",
     "Deadline",
+    "Duration",
     "ErrorItem",
     "EvaluationError",
     "EvaluationTimeout",
@@ -67,17 +73,23 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "StepOutOfRange",
+    "UnboundTemplate",
+    "bind",
     "canonical_json",
     "check_cost",
     "check_steps",
+    "check_template",
     "compile_definition",
     "deadline_after",
     "digest",
+    "durations",
     "estimate_cost",
     "evaluate",
     "fixed_cost",
     "horizon",
+    "is_template",
     "normalize",
+    "normalize_template",
     "parse",
     "per_step_cost",
 ]

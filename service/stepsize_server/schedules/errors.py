@@ -3,6 +3,7 @@
 ScheduleError
  └── InvalidDefinition      a definition breaks a rule; `errors` lists {path, message}
       ├── CostTooLarge      the estimated cost of a request is over its budget
+      ├── UnboundTemplate   a template evaluated without `total_steps`
       └── EvaluationError   a valid definition yields a non-finite or negative value at `step`,
                             or a step outside what can be evaluated
  └── EvaluationTimeout      the caller's deadline passed during an evaluation
@@ -111,6 +112,14 @@ class CostTooLarge(InvalidDefinition):
                 }
             ]
         )
+
+
+class UnboundTemplate(InvalidDefinition):
+    """A run-length template (durations such as "0.1dur") was used where an ordinary
+    definition is needed: bind it with `total_steps` first. `errors` point at each
+    duration."""
+
+    code = "unbound_template"
 
 
 class EvaluationTimeout(ScheduleError):

@@ -15,10 +15,21 @@ from typing import Any
 import numpy as np
 
 from .cost import Deadline, check_cost
-from .errors import EvaluationError
+from .errors import EvaluationError, InvalidDefinition
 from .lint import DEFAULT_BUDGET, check_grid, check_values, relocated, values_chunked
 from .node import Context, Node
 from .steps import as_number, check_scalar_step, check_steps, context
+from .templates import (
+    PLAUSIBLE_EPOCHS,
+    PLAUSIBLE_TOTALS,
+    Duration,
+    bind,
+    durations,
+    fit_errors,
+    is_template,
+    reference_epoch,
+    set_at,
+)
 from .validation import parse
 
 
@@ -89,17 +100,24 @@ def compile_definition(
 
 
 def normalize(definition: Any) -> dict[str, Any]:
-    """The validated definition with defaults filled in and keys sorted.
+    """The validated definition with defaults filled in and keys sorted; a template's
+    durations kept, canonically written ("0.10dur" is "0.1dur").
 
     Raises InvalidDefinition (with JSON pointers) for any broken rule, including values
-    that are negative or non-finite on the publish grid."""
+    that are negative or non-finite on the publish grid, and for a template that
+    `check_template` rejects; CostTooLarge when the publish check is over budget."""
+    if is_template(definition):
+        return normalize_template(definition)
     return compile_definition(definition).normalized
 
 
 def digest(definition: Any) -> str:
-    """`sha256:<hex>` of the canonical JSON of the normalized definition.
+    """`sha256:<hex>` of the canonical JSON of the normalized definition (a template's
+    normalized form keeps its durations: its digest is its own, not a binding's).
 
     Raises InvalidDefinition for a bad definition (values are not checked)."""
+    if is_template(definition):
+        return digest_of_normalized(normalize_template(definition))
     return digest_of_normalized(compile_definition(definition, check_values=False).normalized)
 
 
@@ -150,6 +168,51 @@ def evaluate_node(
     out = values_chunked(node, flat, ctx, deadline)
     check_values(flat, out)
     return out.reshape(t.shape)
+
+
+def normalize_template(definition: Any) -> dict[str, Any]:
+    """The normalized form of a template: what `normalize` gives for its binding at a
+    reference length, with each duration put back, canonically written ("0.10dur" is
+    "0.1dur"). Raises InvalidDefinition if `check_template` does."""
+    found = check_template(definition)
+    normalized = normalize(bind(definition, PLAUSIBLE_TOTALS[-1], reference_epoch(found)))
+    for d in found:
+        set_at(normalized, d.path, d.text)
+    return normalized
+
+
+def check_template(definition: Any, steps_per_epoch: int | None = None) -> list[Duration]:
+    """The durations of a valid template (empty for an ordinary definition, which is not
+    checked here).
+
+    Raises InvalidDefinition: durations out of range; parts that cannot fit in the run
+    (e.g. a 0.6dur warmup before a 0.6dur decay: the decay would end at 1.2dur); or the
+    first plausible length (`PLAUSIBLE_TOTALS`, with `PLAUSIBLE_EPOCHS` when no
+    `steps_per_epoch` is given) whose binding is invalid or has a non-finite or negative
+    value (its messages prefixed with the length, its pointers unchanged)."""
+    found = durations(definition)
+    if not found:
+        return found
+    fit = fit_errors(definition)
+    if fit:
+        raise InvalidDefinition(fit)
+    epochs = [steps_per_epoch] if steps_per_epoch else list(PLAUSIBLE_EPOCHS)
+    for spe in epochs if any(d.unit == "ep" for d in found) else [None]:
+        for total in PLAUSIBLE_TOTALS:
+            bound = bind(definition, total, spe)
+            try:
+                compiled = compile_definition(bound, check_values=False)
+                sample = np.unique(np.linspace(0, total + 1, 1025).round())
+                compiled.evaluate(sample, budget=2 * 10**8)
+            except InvalidDefinition as exc:
+                where = f"total_steps={total}" + (f", steps_per_epoch={spe}" if spe else "")
+                raise InvalidDefinition(
+                    [
+                        {"path": e["path"], "message": f"bound for {where}: {e['message']}"}
+                        for e in exc.errors
+                    ]
+                ) from None
+    return found
 
 
 def canonical_json(obj: Any) -> str:

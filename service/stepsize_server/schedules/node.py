@@ -46,6 +46,12 @@ class Node(BaseModel):
     summary: ClassVar[str] = ""
     example: ClassVar[dict[str, Any]] = {}
 
+    # The layout of a template's parts in the run (`templates.fit_errors`): children
+    # (field name) that start after a step-count field (a list field: child i starts at
+    # item i-1), and step-count fields laid end to end inside the node.
+    child_offsets: ClassVar[dict[str, str]] = {}
+    consecutive_steps: ClassVar[tuple[str, ...]] = ()
+
     # JSON pointer of this node inside the whole definition; set by the parser, used to
     # name the node in errors raised while evaluating.
     _path: str = PrivateAttr("")

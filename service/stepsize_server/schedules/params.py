@@ -96,6 +96,20 @@ def strict_bool(v: Any, info: ValidationInfo) -> bool:
 
 Flag = Annotated[bool, BeforeValidator(strict_bool)]
 """A JSON boolean (numbers and strings refused)."""
+
+
+def strict_steps(v: Any, info: ValidationInfo) -> int:
+    """`strict_int`, naming the run-length forms a step count also accepts (a template's
+    "<x>dur"/"<n>ep" are bound before validation; any other string is refused here)."""
+    if isinstance(v, str):
+        name = info.field_name or ""
+        raise ValueError(
+            f'Argument `{name}` must be an integer, "<x>dur" (0 < x <= 1) or "<n>ep". '
+            f"Received: {name}={_shown(v)}"
+        )
+    return strict_int(v, info)
+
+
 Real = Annotated[float, BeforeValidator(strict_real)]
 """A JSON number (booleans and strings refused)."""
 Integer = Annotated[int, BeforeValidator(strict_int)]
@@ -132,8 +146,8 @@ class StepCount:
     """The type of a parameter counting steps (or epochs): an integer >= `minimum`, and
     <= `maximum` where the family computes in a narrower type (Keras's float32 steps).
 
-    Used as `Annotated[int, StepCount(minimum=1)]`; a textual form ("<n>ep") would be
-    parsed here, before pydantic's integer check, for every family at once."""
+    Used as `Annotated[int, StepCount(minimum=1)]`. In a template such a parameter may
+    also be "<x>dur" or "<n>ep" (`templates`: found by this type, bound before parsing)."""
 
     minimum: int
     maximum: int | None = None
@@ -142,7 +156,7 @@ class StepCount:
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         checked = core_schema.with_info_after_validator_function(self._check, handler(source))
-        return core_schema.with_info_before_validator_function(strict_int, checked)
+        return core_schema.with_info_before_validator_function(strict_steps, checked)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler

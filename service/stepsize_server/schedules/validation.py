@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .errors import ErrorItem, InvalidDefinition, pointer
 from .node import Node
 from .registry import ADAPTER, TYPE_NAMES
+from .templates import check_unbound
 
 # SPEC 3 limits on a definition's size.
 MAX_DEPTH = 16
@@ -26,8 +27,10 @@ MAX_JSON_NESTING = 64
 
 
 def parse(definition: Any) -> Node:
-    """Validate `definition` into a node tree. Raises InvalidDefinition; never anything else."""
+    """Validate `definition` into a node tree. Raises InvalidDefinition (UnboundTemplate
+    for a run-length template); never anything else."""
     check_shape(definition)
+    check_unbound(definition)
     try:
         node = ADAPTER.validate_python(definition)
     except ValidationError as exc:

@@ -26,6 +26,7 @@ class Warmup(Node):
     """Rises from `start` to `schedule(0)` over `steps`, then `schedule(t - steps)`."""
 
     type: Literal["warmup"] = "warmup"
+    child_offsets = {"schedule": "steps"}
     steps: Steps = Field(description="Steps of the warmup, > 0.")
     schedule: Schedule = Field(description="The schedule after the warmup, from its step 0.")
     start: Rate = Field(0.0, description="The learning rate at step 0.")
@@ -75,6 +76,7 @@ class Sequence(Node):
     """`schedules[i](t - boundaries[i-1])` on segment i."""
 
     type: Literal["sequence"] = "sequence"
+    child_offsets = {"schedules": "boundaries"}
     schedules: list[Schedule] = Field(
         min_length=1, description="The schedules, in order; each starts at its own step 0."
     )

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..expressions import Expression, compile_expression
 from ..node import NODE_COST, Context, Node
-from ..params import Flag, NonNegInt, PositiveReal, Rate, Steps, strictly_increasing
+from ..params import Flag, NonNegInt, NonNegSteps, PositiveReal, Rate, Steps, strictly_increasing
 from . import shapes
 
 
@@ -163,7 +163,7 @@ class Piecewise(Node):
     """`values[i]` for `boundaries[i-1] <= t < boundaries[i]`."""
 
     type: Literal["piecewise"] = "piecewise"
-    boundaries: list[NonNegInt] = Field(
+    boundaries: list[NonNegSteps] = Field(
         min_length=1, description="Strictly increasing steps where the next piece starts."
     )
     values_: list[Rate] = Field(

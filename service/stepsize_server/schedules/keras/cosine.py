@@ -35,6 +35,7 @@ class CosineDecay(KerasNode):
     """
 
     type: Literal["keras.CosineDecay"] = "keras.CosineDecay"
+    consecutive_steps = ("warmup_steps", "decay_steps")
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
     decay_steps: KerasSteps = Field(description="Steps of the cosine (after the warmup), > 0.")
     alpha: Rate = Field(0.0, description="The floor, as a fraction of the cosine's starting rate.")

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..errors import ErrorItem
 from ..node import Context, Node
-from ..params import NonNegInt
+from ..params import NonNegSteps
 from .decay import LinearLR, PolynomialLR
 from .node import Env, Group, TorchComposite, TorchNode, ascending, between, split_envs
 from .recurrence import Map
@@ -63,7 +63,8 @@ class SequentialLR(TorchComposite):
     """
 
     type: Literal["torch.SequentialLR"] = "torch.SequentialLR"
-    milestones: list[NonNegInt] = Field(
+    child_offsets = {"schedulers": "milestones"}
+    milestones: list[NonNegSteps] = Field(
         description=(
             "The epochs at which the next scheduler takes over (`len(schedulers) - 1` of them)."
         )

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..expressions import power
 from ..node import Context
-from ..params import NonNegInt, NonNegReal, NonNegSteps, PositiveFraction, Probability, Rate, Steps
+from ..params import NonNegReal, NonNegSteps, PositiveFraction, Probability, Rate, Steps
 from .node import Env, TorchNode, as_ints, is_zero
 from .recurrence import Map
 
@@ -83,7 +83,7 @@ class MultiStepLR(TorchNode):
     """
 
     type: Literal["torch.MultiStepLR"] = "torch.MultiStepLR"
-    milestones: list[NonNegInt] = Field(
+    milestones: list[NonNegSteps] = Field(
         description="Epochs at which the lr is multiplied by `gamma`."
     )
     gamma: Rate = Field(0.1, description="Multiplicative factor of each decay.")
