@@ -28,7 +28,16 @@ from ..params import (
     VersionQuery,
     check_selector,
 )
-from ..representations import encode, etag, lr_headers, matches, not_modified, respond
+from ..representations import (
+    encode,
+    etag,
+    lr_headers,
+    matches,
+    not_modified,
+    respond,
+    stream_lr_range,
+    streams,
+)
 from ..values import StepRange, evaluate, resolve, valid_steps
 
 router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
@@ -121,6 +130,11 @@ async def get_lr(request: Request) -> Response:
         "digest": pinned.digest,
         **steps.payload(),
     }
+    if streams(media, steps.count):  # big .npy/CSV: computed and sent in chunks
+        return await stream_lr_range(
+            request, media, range(steps.start, steps.stop, steps.stride), pinned.compiled,
+            steps_per_epoch=steps_per_epoch, metrics=metrics, headers=headers,
+        )  # fmt: skip
 
     def compute() -> bytes:
         grid = steps.steps()
