@@ -7,12 +7,15 @@ The hand-written definitions here compute each count with integer arithmetic
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stepsize_server.schedules import (
     PLAUSIBLE_TOTALS,
+    CostTooLarge,
     InvalidDefinition,
     UnboundTemplate,
     bind,
@@ -285,3 +288,22 @@ def test_other_strings_in_step_counts_name_the_accepted_forms():
             '"<n>ep". Received: step_size="ten"',
         }
     ]
+
+
+def test_checking_a_template_is_bounded_by_the_budget():
+    from tests.schedules.test_cost import _product
+
+    # The costliest template the node limit allows: checked within the budget, in bounded
+    # time (its bindings' samples are estimated at most DEFAULT_BUDGET together).
+    definition = {"type": "warmup", "steps": "0.1dur", "schedule": _product(254)}
+    started = time.perf_counter()
+    check_template(definition)
+    assert time.perf_counter() - started < 5
+    # Over a smaller budget it is refused before any binding is evaluated.
+    started = time.perf_counter()
+    with pytest.raises(CostTooLarge) as info:
+        check_template(definition, budget=10**8)
+    assert time.perf_counter() - started < 1
+    assert info.value.errors[0]["message"].startswith(
+        "checking this template at every plausible length would cost about"
+    )

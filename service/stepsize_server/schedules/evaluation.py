@@ -9,13 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .cost import Deadline, check_cost
-from .errors import EvaluationError, InvalidDefinition
+from .cost import Deadline, check_cost, estimate_cost, per_step_cost
+from .errors import CostTooLarge, EvaluationError, InvalidDefinition
 from .lint import DEFAULT_BUDGET, check_grid, check_values, relocated, values_chunked
 from .node import Context, Node
 from .steps import as_number, check_scalar_step, check_steps, context
@@ -31,6 +33,9 @@ from .templates import (
     set_at,
 )
 from .validation import parse
+
+TEMPLATE_SAMPLES = 1025
+"""Steps a template's binding is checked at, for each plausible length (0 to total + 1)."""
 
 
 @dataclass(frozen=True)
@@ -171,17 +176,21 @@ def evaluate_node(
 
 
 def normalize_template(definition: Any) -> dict[str, Any]:
-    """The normalized form of a template: what `normalize` gives for its binding at a
-    reference length, with each duration put back, canonically written ("0.10dur" is
-    "0.1dur"). Raises InvalidDefinition if `check_template` does."""
+    """The normalized form of a template: its binding at a reference length normalized,
+    with each duration put back, canonically written ("0.10dur" is "0.1dur"). Its values
+    are checked by `check_template` (at every plausible length) instead of on the
+    publish grid. Raises InvalidDefinition (CostTooLarge) if `check_template` does."""
     found = check_template(definition)
-    normalized = normalize(bind(definition, PLAUSIBLE_TOTALS[-1], reference_epoch(found)))
+    bound = bind(definition, PLAUSIBLE_TOTALS[-1], reference_epoch(found))
+    normalized = compile_definition(bound, check_values=False).normalized
     for d in found:
         set_at(normalized, d.path, d.text)
     return normalized
 
 
-def check_template(definition: Any, steps_per_epoch: int | None = None) -> list[Duration]:
+def check_template(
+    definition: Any, steps_per_epoch: int | None = None, *, budget: int = DEFAULT_BUDGET
+) -> list[Duration]:
     """The durations of a valid template (empty for an ordinary definition, which is not
     checked here).
 
@@ -189,7 +198,9 @@ def check_template(definition: Any, steps_per_epoch: int | None = None) -> list[
     (e.g. a 0.6dur warmup before a 0.6dur decay: the decay would end at 1.2dur); or the
     first plausible length (`PLAUSIBLE_TOTALS`, with `PLAUSIBLE_EPOCHS` when no
     `steps_per_epoch` is given) whose binding is invalid or has a non-finite or negative
-    value (its messages prefixed with the length, its pointers unchanged)."""
+    value at one of `TEMPLATE_SAMPLES` steps spread over the run (its messages prefixed
+    with the length, its pointers unchanged). CostTooLarge when checking every binding
+    would cost more than `budget` (estimated before any is evaluated)."""
     found = durations(definition)
     if not found:
         return found
@@ -197,22 +208,39 @@ def check_template(definition: Any, steps_per_epoch: int | None = None) -> list[
     if fit:
         raise InvalidDefinition(fit)
     epochs = [steps_per_epoch] if steps_per_epoch else list(PLAUSIBLE_EPOCHS)
+    checks: list[tuple[str, Compiled, np.ndarray]] = []
     for spe in epochs if any(d.unit == "ep" for d in found) else [None]:
         for total in PLAUSIBLE_TOTALS:
-            bound = bind(definition, total, spe)
-            try:
-                compiled = compile_definition(bound, check_values=False)
-                sample = np.unique(np.linspace(0, total + 1, 1025).round())
-                compiled.evaluate(sample, budget=2 * 10**8)
-            except InvalidDefinition as exc:
-                where = f"total_steps={total}" + (f", steps_per_epoch={spe}" if spe else "")
-                raise InvalidDefinition(
-                    [
-                        {"path": e["path"], "message": f"bound for {where}: {e['message']}"}
-                        for e in exc.errors
-                    ]
-                ) from None
+            where = f"total_steps={total}" + (f", steps_per_epoch={spe}" if spe else "")
+            with _bound_for(where):
+                compiled = compile_definition(bind(definition, total, spe), check_values=False)
+            sample = np.unique(np.linspace(0, total + 1, TEMPLATE_SAMPLES).round())
+            checks.append((where, compiled, sample))
+    cost = sum(estimate_cost(c, s.size, max_step=int(s[-1])) for _, c, s in checks)
+    if cost > budget:
+        per_step = max(per_step_cost(c) for _, c, _ in checks)
+        raise CostTooLarge(
+            cost=cost, budget=budget, per_step=per_step, fixed=cost, max_steps=0,
+            what="checking this template at every plausible length",
+        )  # fmt: skip
+    for where, compiled, sample in checks:
+        with _bound_for(where):
+            compiled.evaluate(sample)
     return found
+
+
+@contextmanager
+def _bound_for(where: str) -> Iterator[None]:
+    """Prefix the messages of an InvalidDefinition raised inside with the binding."""
+    try:
+        yield
+    except InvalidDefinition as exc:
+        raise InvalidDefinition(
+            [
+                {"path": e["path"], "message": f"bound for {where}: {e['message']}"}
+                for e in exc.errors
+            ]
+        ) from None
 
 
 def canonical_json(obj: Any) -> str:
