@@ -96,8 +96,8 @@ def describe_database(url: str) -> str:
 def worker_app() -> FastAPI:
     """The app of one `serve` worker process (uvicorn's factory): logging configured, the
     settings from the environment, no migration (`serve` applied them once before)."""
-    from .observability.logs import configure_logging
     from .app import create_app
+    from .observability.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
