@@ -21,6 +21,13 @@ The layers, each importing only those below it (tests/test_import_cycles.py chec
     errors.py refs.py steps.py version.py   the exception tree, references, step checks
 """
 
+import importlib.abc
+import importlib.util
+import logging
+import sys
+import types
+from typing import Any
+
 from .client import Client, set_default_client
 from .disk import DiskCache
 from .errors import (
@@ -36,7 +43,7 @@ from .errors import (
 )
 from .publishing import Published
 from .refs import Ref
-from .schedule import Schedule
+from .schedule import Schedule, restore
 from .transport import Retry
 from .version import __version__
 
@@ -57,5 +64,42 @@ __all__ = [
     "StepsizeError",
     "Unreachable",
     "__version__",
+    "restore",
     "set_default_client",
 ]
+
+
+class _RegisterKerasShim(importlib.abc.MetaPathFinder):
+    """Imports `stepsize.keras` right after `keras` is imported, so that
+    `keras.models.load_model` finds `stepsize>RegistrySchedule` (Keras imports only keras
+    packages by a config's `module`) while `import stepsize` imports no framework."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)  # once; the other finders locate keras
+        spec = importlib.util.find_spec("keras")
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_keras = loader.exec_module
+
+        def exec_then_register(module: types.ModuleType) -> None:
+            exec_keras(module)
+            _import_keras_shim()
+
+        loader.exec_module = exec_then_register
+        return spec
+
+
+def _import_keras_shim() -> None:
+    try:
+        importlib.import_module("stepsize.keras")
+    except Exception:  # a broken keras fails where it is used, not in this hook
+        logging.getLogger(__name__).debug("stepsize.keras not registered", exc_info=True)
+
+
+if "keras" in sys.modules:
+    _import_keras_shim()
+else:
+    sys.meta_path.insert(0, _RegisterKerasShim())

@@ -8,6 +8,7 @@ client.info/version/...      -> registry.Registry
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -22,7 +23,7 @@ from .distributed import broadcast_schedule, torch_distributed
 from .pinning import Pinning
 from .publishing import Published, publish, to_definition
 from .refs import Ref
-from .schedule import Schedule
+from .schedule import Schedule, restore
 from .settings import ClientSettings, optional_int
 from .steps import MAX_VALUES_PER_REQUEST
 from .transport import Retry
@@ -164,7 +165,28 @@ class Client:
             )
         else:
             identity, curve = self.pinning.pin(parsed, total_steps, steps_per_epoch)
-        return Schedule(identity, curve, requested=str(parsed))
+        return Schedule(identity, curve, requested=str(parsed), pinning=self.pinning)
+
+    def restoring(self) -> contextlib.AbstractContextManager[Pinning]:
+        """A block in which restored shims load through this client first.
+
+        Restoring a pickle, `torch.load` of a pickled shim or `keras.models.load_model`
+        inside it asks this client's server (and cache) before
+        `stepsize.set_default_client` and the environment:
+
+            with client.restoring():
+                sched = pickle.load(f)
+
+        Shims handed out by this client's schedules (`torch_lambda`, `torch_scheduler`)
+        restore through it by themselves, e.g. in `load_state_dict`.
+        """
+        return pinning_layer.restoring(self.pinning)
+
+    def restore(self, state: dict[str, Any]) -> Schedule:
+        """`stepsize.restore(state, client=self)`: a `Schedule` rebuilt from a saved
+        identity, its values from this client's cache or server. Raises
+        `ScheduleUnavailable` when they cannot be had (nothing of the attempt is kept)."""
+        return restore(state, client=self)
 
     def publish(
         self,

@@ -34,6 +34,7 @@ __all__ = [
     "lookup",
     "on_forget",
     "register",
+    "unregister",
 ]
 
 log = logging.getLogger("stepsize")
@@ -86,6 +87,7 @@ class Curve:
         )
         self.wait_timeout = wait_timeout
         self.last_chunk = None if horizon is None else horizon // chunk_steps
+        self.warned_open_ended = False  # construction warned that the run is not cached
         self.waits = 0  # lookups that had to wait on a fetch (after construction: a miss)
         self.lock = threading.RLock()  # held while chunks are added and subscribers told
         self._chunks: dict[int, np.ndarray] = {}
@@ -250,9 +252,7 @@ class Curve:
         self._run(fetch)
         if fetch.error is not None:
             self._quiet_until = time.monotonic() + PREFETCH_BACKOFF_S
-            log.warning(
-                "stepsize: prefetch of %s failed (retrying later): %s", self.label, fetch.error
-            )
+            log.warning("prefetch of %s failed (retrying later): %s", self.label, fetch.error)
 
     def values(self, steps: np.ndarray) -> np.ndarray:
         """Values at an array of valid steps; loads missing chunks (bounded wait)."""
@@ -309,6 +309,13 @@ def register(curve: Curve) -> Curve:
             return existing
         CURVES[curve.key] = curve
         return curve
+
+
+def unregister(curve: Curve) -> None:
+    """Drop `curve` from the memory cache if it is the registered one (a failed load)."""
+    with _registry_lock:
+        if CURVES.get(curve.key) is curve:
+            del CURVES[curve.key]
 
 
 def on_forget(hook: Callable[[], None]) -> None:

@@ -136,7 +136,7 @@ class DiskCache:
     def _discard(self, path: Path, sidecar: Path, why: str) -> CacheError:
         """Delete a corrupt entry; the `CacheError` saying so, for the caller to raise."""
         self.corrupt += 1
-        log.warning("stepsize: corrupt cache file %s (%s); deleting it", path, why)
+        log.warning("corrupt cache file %s (%s); deleting it", path, why)
         for p in (path, sidecar):
             with contextlib.suppress(OSError):
                 p.unlink()
@@ -145,7 +145,7 @@ class DiskCache:
     def _write_failed(self, path: Path, exc: OSError) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("stepsize: cannot write the disk cache (%s: %s); memory only", path, exc)
+            log.warning("cannot write the disk cache (%s: %s); memory only", path, exc)
 
     # small JSON records: immutable version facts and last known tag resolutions
 

@@ -17,9 +17,12 @@ calls, else one configured from the `STEPSIZE_*` variables).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,6 +42,7 @@ __all__ = [
     "Pinning",
     "curve_for",
     "default_pinning",
+    "restoring",
     "set_default",
 ]
 
@@ -117,7 +121,7 @@ class Pinning:
     ) -> tuple[Identity, str]:
         """The identity, and why the server was unreachable ("" when it answered)."""
         if self.offline:
-            why = "STEPSIZE_OFFLINE=1"
+            why = "offline (STEPSIZE_OFFLINE=1 or offline=True)"
             return self._resolve_cached(ref, total_steps, steps_per_epoch, why), ""
         try:
             version = ref.version
@@ -179,7 +183,7 @@ class Pinning:
                     "%Y-%m-%d %H:%M:%S", time.localtime(record.get("resolved_at", 0))
                 )
                 log.warning(
-                    "stepsize: %s; using the cached resolution %s -> @%s from %s",
+                    "%s; using the cached resolution %s -> @%s from %s",
                     why,
                     ref,
                     version,
@@ -190,10 +194,18 @@ class Pinning:
             leaf = _version_leaf(version, steps_per_epoch)
             info = self.disk.load_json("versions", ref.namespace, ref.name, leaf)
         if version is None or info is None:
+            if self.offline:
+                advice = (
+                    "The client is offline (STEPSIZE_OFFLINE=1 or offline=True) and never "
+                    f"calls the server ({self.url}); run once online to fill the cache."
+                )
+            else:
+                advice = (
+                    f"Check that the server at {self.url} is up (STEPSIZE_URL), or run once "
+                    "online to fill the cache."
+                )
             raise ScheduleUnavailable(
-                f"cannot resolve {ref}: {why}, and {where} has no entry for it. Check that "
-                f"the server at {self.url} is up (STEPSIZE_URL), or run once online to fill "
-                "the cache.",
+                f"cannot resolve {ref}: {why}, and {where} has no entry for it. {advice}",
                 ref=str(ref),
                 url=self.url,
             )
@@ -234,6 +246,7 @@ class Pinning:
         range comes from the caches only. Raises `ScheduleUnavailable` (`CacheError` for
         a corrupt cached chunk) when the values are neither cached nor fetchable."""
         curve = curves.lookup(identity.key)
+        created = curve is None
         if curve is None:
             curve = self.new_curve(identity)
         else:
@@ -241,11 +254,34 @@ class Pinning:
                 curve.source = self.source(identity)
             if identity.total_steps is not None:
                 curve.extend_run(identity.total_steps)  # the fast tables may run further
-        if fetch_upfront and unreachable:
-            curve.ensure_cached(0, curve.upfront_chunks(self.upfront_limit), why=unreachable)
-        elif fetch_upfront:
-            curve.ensure(0, curve.upfront_chunks(self.upfront_limit))
+        try:
+            if fetch_upfront and unreachable:
+                curve.ensure_cached(0, curve.upfront_chunks(self.upfront_limit), why=unreachable)
+            elif fetch_upfront:
+                curve.ensure(0, curve.upfront_chunks(self.upfront_limit))
+        except BaseException:
+            if created:
+                # leave nothing behind: a later attempt (another client) starts afresh
+                curves.unregister(curve)
+            raise
+        self._warn_if_open_ended(identity, curve)
         return curve
+
+    def _warn_if_open_ended(self, identity: Identity, curve: Curve) -> None:
+        """An open-ended run fetches chunks as it goes: an outage later stops it at a
+        chunk edge, unless the chunks are cached already."""
+        if identity.horizon is not None or identity.total_steps is not None:
+            return
+        with curve.lock:
+            warned, curve.warned_open_ended = curve.warned_open_ended, True
+        if not warned:
+            log.warning(
+                "%s has no horizon and no total_steps was given: only steps 0..%d are "
+                "loaded; later chunks are fetched as the run goes, so a server outage then "
+                "would stop it at a chunk edge. Pass total_steps to load the whole run now.",
+                identity.ref,
+                curve.loaded_steps - 1,
+            )
 
     def source(self, identity: Identity) -> Source:
         """A function fetching `[start, stop)` of `identity`'s curve (raises Unreachable)."""
@@ -270,15 +306,23 @@ def _version_leaf(version: int | None, steps_per_epoch: int | None) -> str:
 
 
 # Shims restored from a pickle, a checkpoint or a saved Keras model find their values
-# through this pinning when neither memory nor disk has them.
+# through, in order: the pinning passed to `curve_for` (a shim built by a client), the
+# one of `restoring(...)` in this context, the one `set_default` gave, the environment.
 _default: Pinning | None = None
 _default_lock = threading.Lock()
+_restoring: contextvars.ContextVar[Pinning | None] = contextvars.ContextVar(
+    "stepsize_restoring", default=None
+)
 
 
 def default_pinning() -> Pinning:
-    """The process's pinning for restored shims: the one `set_default` gave, else one
-    configured from the STEPSIZE_* variables (made on first use)."""
+    """The process's pinning for restored shims: the one of `restoring(...)` (this context),
+    else the one `set_default` gave, else one configured from the STEPSIZE_* variables
+    (made on first use)."""
     global _default
+    explicit = _restoring.get()
+    if explicit is not None:
+        return explicit
     with _default_lock:
         if _default is None:
             _default = Pinning(ClientSettings.resolve())
@@ -292,12 +336,25 @@ def set_default(pinning: Pinning | None) -> None:
         _default = pinning
 
 
-def curve_for(identity: Identity) -> Curve:
-    """The loaded curve of `identity`: memory, else disk, else the default pinning's server.
+@contextlib.contextmanager
+def restoring(pinning: Pinning) -> Iterator[Pinning]:
+    """Within the block (this thread or task), restored shims load through `pinning`
+    before the default (`set_default`) and the environment."""
+    token = _restoring.set(pinning)
+    try:
+        yield pinning
+    finally:
+        _restoring.reset(token)
 
-    Raises `ScheduleUnavailable` when none has it.
+
+def curve_for(identity: Identity, pinning: Pinning | None = None) -> Curve:
+    """The loaded curve of `identity`: memory, else disk, else the server of `pinning`
+    (given: the client that built the shim), else of `default_pinning()`.
+
+    Raises `ScheduleUnavailable` when none has it; a failed load leaves no entry behind,
+    so a later call with a working client succeeds.
     """
     curve = curves.lookup(identity.key)
     if curve is not None:
         return curve
-    return default_pinning().load_curve(identity)
+    return (pinning or default_pinning()).load_curve(identity)

@@ -153,9 +153,9 @@ class ChunkLoader:
         where = f" (cache: {self.disk.root})" if self.disk is not None else ""
         if self.source is None:
             raise ScheduleUnavailable(
-                f"{self.label}: steps [{start}, {stop}) are not in the cache{where} and this "
-                f"process does not call the server {self.url} (STEPSIZE_OFFLINE=1 or a "
-                "non-zero rank)",
+                f"{self.label}: steps [{start}, {stop}) are not in the cache{where} and the "
+                "client is offline (STEPSIZE_OFFLINE=1 or offline=True): the server "
+                f"{self.url} is not called",
                 ref=self.label,
                 url=self.url,
             )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .curves import Curve
-from .pinning import Identity, curve_for
+from .pinning import Identity, Pinning, curve_for, restoring
 from .refs import Ref
 from .steps import check_step
 
@@ -34,10 +34,19 @@ class Schedule:
     finds the values in the process's memory cache, the disk cache, or the server.
     """
 
-    def __init__(self, identity: Identity, curve: Curve, *, requested: str | None = None) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        curve: Curve,
+        *,
+        requested: str | None = None,
+        pinning: Pinning | None = None,
+    ) -> None:
         self.identity = identity
         self._curve = curve
         self.requested = requested or identity.ref
+        # the client's pinning: the shims handed out restore through it (never pickled)
+        self.pinning = pinning
 
     def __repr__(self) -> str:
         return f"Schedule({self.ref!r}, digest={self.digest[:19]}..., horizon={self.horizon})"
@@ -114,37 +123,74 @@ class Schedule:
         """
         from .keras import RegistrySchedule
 
-        return RegistrySchedule(dtype=dtype, **self.identity.as_dict())
+        if self.pinning is None:
+            return RegistrySchedule(dtype=dtype, **self.identity.as_dict())
+        with restoring(self.pinning):
+            return RegistrySchedule(dtype=dtype, **self.identity.as_dict())
 
-    def torch_lambda(self, optimizer_or_base_lr: Any) -> TorchLambda:
+    def torch_lambda(
+        self, optimizer_or_base_lr: Any, *, group: int | str | None = None
+    ) -> TorchLambda:
         """A picklable `lr_lambda` for `torch.optim.lr_scheduler.LambdaLR`.
 
-        Its factor is the registry's lr divided by the optimizer's initial lr (or the
-        number given), so that group 0's lr equals the registry's at every step.
+        Its factor is the registry's lr divided by the reference group's initial lr (or
+        the number given), so that the reference group's lr equals the registry's at
+        every step and every other group keeps its ratio to it. The reference group is
+        `group` (an index, or a group's `"name"`), else the first group whose initial lr
+        is not 0 (`stepsize.torch.reference_group`). Raises ValueError when no group
+        has a usable lr.
         """
         from .torch import TorchLambda, base_lr_of
 
-        return TorchLambda(self.identity, base_lr_of(optimizer_or_base_lr))
+        return TorchLambda(
+            self.identity, base_lr_of(optimizer_or_base_lr, group=group), pinning=self.pinning
+        )
 
-    def torch_scheduler(self, optimizer: Any, *, last_epoch: int = -1) -> LRScheduler:
-        """An `LRScheduler` setting group 0's lr to the registry's value (others in proportion).
+    def torch_scheduler(
+        self, optimizer: Any, *, last_epoch: int = -1, group: int | str | None = None
+    ) -> LRScheduler:
+        """An `LRScheduler` setting the reference group's lr to the registry's value and
+        every other group's in proportion (`lr_i = lr * initial_lr_i / initial_lr_ref`).
 
+        The reference group is `group` (an index or a `"name"`), else the first group
+        whose initial lr is not 0. A tensor lr (compiled optimizers) is updated in place.
         `last_epoch=k` resumes after k steps: the lr is that of step k, as in the
-        uninterrupted run (torch's own schedulers land one step further).
+        uninterrupted run (torch's own schedulers land one step further). Raises
+        ValueError when no group has a usable lr.
         """
         from . import torch as shims
 
         # RegistryLR is built on first use (stepsize.torch's __getattr__)
-        scheduler: LRScheduler = shims.RegistryLR(optimizer, self.identity, last_epoch=last_epoch)
+        scheduler: LRScheduler = shims.RegistryLR(
+            optimizer, self.identity, last_epoch=last_epoch, group=group, pinning=self.pinning
+        )
         return scheduler
 
 
-def restore(identity: dict[str, Any]) -> Schedule:
-    """Rebuild a pickled `Schedule` (see `Schedule.__reduce__`): its values come from
-    memory, the disk cache or the default pinning's server (`pinning.curve_for`).
-    Raises `ScheduleUnavailable` when none has them."""
-    ident = Identity(**identity)
-    return Schedule(ident, curve_for(ident))
+def restore(state: dict[str, Any], *, client: Any = None) -> Schedule:
+    """Rebuild a `Schedule` from a saved identity: what a pickled `Schedule` holds, a
+    `TorchLambda`'s state, `RegistryLR.state_dict()["stepsize"]` or a Keras shim's config.
+
+    The values come from memory, the disk cache, else the server of, in order: `client`
+    (a `stepsize.Client`),
+    the client of an enclosing `client.restoring()` block, `stepsize.set_default_client`,
+    the `STEPSIZE_*` environment. Raises `ScheduleUnavailable` when none has them (and
+    keeps nothing of the failed attempt), TypeError for a state without an identity.
+    """
+    if not isinstance(state, dict) or not {"ref", "digest"} <= state.keys():
+        raise TypeError(
+            "stepsize.restore needs a saved identity (a dict with 'ref' and 'digest'). "
+            f"Received: {type(state).__name__}"
+        )
+    ident = Identity(
+        ref=str(state["ref"]),
+        digest=str(state["digest"]),
+        horizon=state.get("horizon"),
+        total_steps=state.get("total_steps"),
+        steps_per_epoch=state.get("steps_per_epoch"),
+    )
+    pinning = client.pinning if client is not None else None
+    return Schedule(ident, curve_for(ident, pinning), pinning=pinning)
 
 
 __all__ = ["Schedule", "restore"]

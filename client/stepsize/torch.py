@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import math
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from . import curves
 from .curves import Curve
 from .disk import CurveKey
-from .pinning import Identity, curve_for
+from .pinning import Identity, Pinning, curve_for
 from .steps import MAX_VALUES_PER_REQUEST, check_step
 
 __all__ = [  # noqa: F822 (RegistryLR is built on first use)
@@ -34,6 +35,7 @@ __all__ = [  # noqa: F822 (RegistryLR is built on first use)
     "definition_from_torch",
     "exact_factors",
     "factor_table",
+    "reference_group",
 ]
 
 
@@ -127,15 +129,53 @@ def _forget_tables() -> None:
 curves.on_forget(_forget_tables)
 
 
-def base_lr_of(optimizer_or_base_lr: Any) -> float:
-    """The initial lr of param group 0 (`initial_lr` if a scheduler set it), or the number."""
+def reference_group(optimizer: Any, group: int | str | None = None) -> int:
+    """The index of the param group whose lr is the registry's value.
+
+    `group` names it (an index, or the value of a group's `"name"` key, Lightning's
+    convention); None picks the first group whose initial lr (`initial_lr`, else `lr`)
+    is not 0, so that a frozen group with lr 0 never becomes the reference. Raises
+    ValueError when `group` matches no group or no group has a nonzero lr, TypeError
+    for a `group` of another type.
+    """
+    groups = optimizer.param_groups
+    if group is None:
+        for index, candidate in enumerate(groups):
+            if float(candidate.get("initial_lr", candidate["lr"])) != 0:
+                return index
+        raise ValueError(
+            "every param group has lr 0, so no group can carry the registry's value; "
+            "give some group a nonzero lr"
+        )
+    if isinstance(group, bool) or not isinstance(group, (int, str)):
+        raise TypeError(f"Argument `group` must be an index or a group name. Received: {group!r}")
+    if isinstance(group, int):
+        if not -len(groups) <= group < len(groups):
+            raise ValueError(
+                f"Argument `group` must be < {len(groups)} (the optimizer's param groups). "
+                f"Received: group={group}"
+            )
+        return group % len(groups)
+    names = [candidate.get("name") for candidate in groups]
+    if group not in names:
+        raise ValueError(
+            f"Argument `group` names no param group (their names: {names}). "
+            f"Received: group={group!r}"
+        )
+    return names.index(group)
+
+
+def base_lr_of(optimizer_or_base_lr: Any, *, group: int | str | None = None) -> float:
+    """The initial lr of the reference group (`initial_lr` if a scheduler set it; see
+    `reference_group`), or the number given. Raises ValueError when it is not finite
+    and > 0, TypeError for anything but an optimizer or a number."""
     if isinstance(optimizer_or_base_lr, (int, float)) and not isinstance(
         optimizer_or_base_lr, bool
     ):
         base = float(optimizer_or_base_lr)
     elif hasattr(optimizer_or_base_lr, "param_groups"):
-        group = optimizer_or_base_lr.param_groups[0]
-        base = float(group.get("initial_lr", group["lr"]))
+        ref = optimizer_or_base_lr.param_groups[reference_group(optimizer_or_base_lr, group)]
+        base = float(ref.get("initial_lr", ref["lr"]))
     else:
         raise TypeError(
             "Argument `optimizer_or_base_lr` must be a torch optimizer or a number. "
@@ -148,11 +188,19 @@ def base_lr_of(optimizer_or_base_lr: Any) -> float:
     return base
 
 
+# The client whose pinning a lambda restores through (kept beside the lambda, not in its
+# __dict__, which LambdaLR.state_dict() copies into checkpoints).
+_LAMBDA_PINNINGS: weakref.WeakKeyDictionary[TorchLambda, Pinning] = weakref.WeakKeyDictionary()
+
+
 class TorchLambda:
     """`lr_lambda(step) = registry lr(step) / base_lr`, for `LambdaLR`.
 
-    LambdaLR multiplies the factor by each group's initial lr, so group 0 (whose initial
-    lr is `base_lr`) gets exactly the registry's value and other groups keep their ratio.
+    LambdaLR multiplies the factor by each group's initial lr, so the reference group
+    (whose initial lr is `base_lr`: see `reference_group`) gets exactly the registry's
+    value and every other group keeps its ratio to it (a group with lr 0 stays at 0).
+    With one lambda per group (`LambdaLR(opt, [lam_a, lam_b])`) each lambda keeps its
+    own schedule and base.
     The factors are nudged by one ulp where needed so that `base_lr * factor` is the
     registry's float64 value exactly.
 
@@ -161,7 +209,7 @@ class TorchLambda:
     be had, never a guess.
     """
 
-    def __init__(self, identity: Identity, base_lr: float) -> None:
+    def __init__(self, identity: Identity, base_lr: float, pinning: Pinning | None = None) -> None:
         self.ref = identity.ref
         self.digest = identity.digest
         self.horizon = identity.horizon
@@ -169,7 +217,9 @@ class TorchLambda:
         self.steps_per_epoch = identity.steps_per_epoch
         self.base_lr = float(base_lr)
         self.key = factor_key(identity.key, self.base_lr)
-        factor_table(curve_for(identity), self.base_lr)
+        if pinning is not None:
+            _LAMBDA_PINNINGS[self] = pinning
+        factor_table(curve_for(identity, pinning), self.base_lr)
 
     def __call__(self, step: int) -> float:
         try:
@@ -183,7 +233,8 @@ class TorchLambda:
         step = check_step(step)
         curve = curves.lookup((self.digest, self.steps_per_epoch))
         if curve is None or self.key not in FACTORS:
-            curve = curve_for(self.identity)
+            # restored (pickle, load_state_dict): through the client that built this lambda
+            curve = curve_for(self.identity, _LAMBDA_PINNINGS.get(self))
             factor_table(curve, self.base_lr)
         return float(exact_factors(np.array([curve.value(step)]), self.base_lr)[0])
 
@@ -197,39 +248,86 @@ class TorchLambda:
 
 
 def _registry_lr_class() -> type:
+    import torch
     from torch.optim.lr_scheduler import LRScheduler
 
     class RegistryLR(LRScheduler):
         """An LRScheduler whose lr after `n` calls of `step()` is the registry's lr at step `n`.
 
-        Group 0 gets the registry's value; a group whose initial lr differs keeps its
-        ratio to group 0. `state_dict()` holds the identity and the counter only.
-        `last_epoch=k` resumes after k steps (lr of step k), unlike torch's own
-        schedulers, which land at k + 1. Raises `ScheduleUnavailable` at construction
-        when the values are neither cached nor reachable.
+        The reference group (`reference_group`: `group`, else the first with a nonzero
+        initial lr) gets the registry's value; every other group keeps its ratio to it:
+        `lr_i = lr * initial_lr_i / initial_lr_ref`. A tensor lr is filled in place, and
+        `step()` runs eagerly under `torch.compile` (one graph break, no recompiles).
+        `state_dict()` holds the identity, the reference group and the counter, as
+        primitives (loads with `torch.load(weights_only=True)`). `last_epoch=k` resumes
+        after k steps (lr of step k), unlike torch's own schedulers, which land at k + 1.
+        Raises `ScheduleUnavailable` at construction (and in `load_state_dict`) when the
+        values are neither cached nor reachable, ValueError when no group can be the
+        reference.
         """
 
-        def __init__(self, optimizer: Any, identity: Identity, last_epoch: int = -1) -> None:
+        def __init__(
+            self,
+            optimizer: Any,
+            identity: Identity,
+            last_epoch: int = -1,
+            *,
+            group: int | str | None = None,
+            pinning: Pinning | None = None,
+        ) -> None:
             self.stepsize = identity.as_dict()
-            curve_for(identity)  # fail here, not at the first step, when the values are missing
+            self.stepsize_group = reference_group(optimizer, group)
+            self._stepsize_pinning = pinning
+            curve_for(identity, pinning)  # fail here, not at the first step
             if last_epoch > 0:
-                for group in optimizer.param_groups:
-                    group.setdefault("initial_lr", group["lr"])
+                for g in optimizer.param_groups:
+                    g.setdefault("initial_lr", g["lr"])
                 super().__init__(optimizer, last_epoch - 1)
             else:
                 super().__init__(optimizer, -1)
 
+        @property
+        def ref(self) -> str:
+            """The pinned reference this scheduler follows (`ns/name@VERSION`)."""
+            return str(self.stepsize["ref"])
+
+        def state_dict(self) -> dict[str, Any]:
+            """The LRScheduler state without the client (never checkpointed)."""
+            state = super().state_dict()
+            state.pop("_stepsize_pinning", None)
+            return state
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            """Load a checkpointed state; its schedule's values are loaded first (through
+            the client that built this scheduler, else the default), so a failure raises
+            `ScheduleUnavailable` here and leaves this scheduler as it was."""
+            saved = state_dict.get("stepsize")
+            if isinstance(saved, dict):
+                curve_for(Identity(**saved), self._stepsize_pinning)
+            pinning = self._stepsize_pinning
+            super().load_state_dict(state_dict)
+            self._stepsize_pinning = pinning
+
         def _curve(self) -> Curve:
             ident = self.stepsize
             curve = curves.lookup((ident["digest"], ident["steps_per_epoch"]))
-            return curve if curve is not None else curve_for(Identity(**ident))
+            if curve is not None:
+                return curve
+            return curve_for(Identity(**ident), self._stepsize_pinning)
 
         def get_lr(self) -> list[Any]:
             lr = self._curve().value(check_step(self.last_epoch))
-            base0 = self.base_lrs[0]
-            return [lr if base == base0 else lr * (base / base0) for base in self.base_lrs]
+            bases = [float(base) for base in self.base_lrs]
+            ref = bases[getattr(self, "stepsize_group", 0)]
+            return [lr if base == ref else lr * (base / ref) for base in bases]
 
         _get_closed_form_lr = get_lr
+
+        # A table lookup in Python: traced by dynamo it would guard on the counter and
+        # recompile every step; run eagerly, it fills the tensor lr in place.
+        @torch.compiler.disable
+        def step(self, epoch: int | None = None) -> None:
+            super().step(epoch)
 
     RegistryLR.__module__ = __name__
     return RegistryLR

@@ -32,6 +32,7 @@ def test_public_names_are_pinned():
         "StepsizeError",
         "Unreachable",
         "__version__",
+        "restore",
         "set_default_client",
     ]
     for name in stepsize.__all__:
