@@ -14,7 +14,12 @@ from .api.models import Problem
 from .api.openapi import build_openapi
 from .api.routes import ROUTERS
 from .observability.metrics import Metrics
-from .observability.middleware import BodyLimitMiddleware, ObservabilityMiddleware
+from .observability.middleware import (
+    BodyLimitMiddleware,
+    BodyTimeoutMiddleware,
+    HeadLimitMiddleware,
+    ObservabilityMiddleware,
+)
 from .settings import Settings
 from .store import Database, upgrade
 from .version_cache import VersionCache
@@ -58,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit: its chunked-body reading is under the deadline too.
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout)
+    app.add_middleware(HeadLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -3,8 +3,10 @@ openapi. Every command reads the same `STEPSIZE_*` settings as the server."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,15 +32,20 @@ app.add_typer(token_app, name="token")
 CLI_ACTOR = "cli"
 
 
-def _database(settings: Settings, *, create: bool = True) -> Database:
+def _database(
+    settings: Settings, *, create: bool = True, say: Callable[[str], None] | None = None
+) -> Database:
     """The database, migrated (so that `token create` works on a fresh install). Says on
     stderr which database it is, since a relative SQLite path depends on the directory.
 
     With `create=False`, a SQLite file that does not exist yet is an error (exit 2) when
     the URL is the default one: a token made in a new file next to the current directory
     would be one the server never sees. An explicit STEPSIZE_DATABASE_URL is created with a
-    warning."""
+    warning. `say` reports what it does (default: a line on stderr; `serve` logs it, so
+    that every line of the server's output is JSON)."""
     from .store import Database, upgrade
+
+    say = say or (lambda line: typer.echo(line, err=True))
 
     where = describe_database(settings.database_url)
     missing = sqlite_file(settings.database_url)
@@ -58,8 +65,8 @@ def _database(settings: Settings, *, create: bool = True) -> Database:
             f"warning: {missing} does not exist yet: creating a new, empty database", err=True
         )
     elif missing is not None:
-        typer.echo(f"creating a new SQLite database at {missing}", err=True)
-    typer.echo(f"database: {where}", err=True)
+        say(f"creating a new SQLite database at {missing}")
+    say(f"database: {where}")
     db = Database(settings.database_url, pool_size=1)
     upgrade(db)
     return db
@@ -126,11 +133,12 @@ def serve(
     import uvicorn
 
     from .observability.logs import configure_logging
+    from .observability.protocols import protocol_path
 
     settings = Settings()
     configure_logging(settings.log_level)
     if settings.auto_migrate:
-        _database(settings).dispose()
+        _database(settings, say=logging.getLogger("stepsize_server.cli").info).dispose()
     uvicorn.run(
         "stepsize_server.cli:worker_app",
         factory=True,
@@ -138,7 +146,11 @@ def serve(
         port=settings.port if port is None else port,
         workers=worker_count(settings, workers),
         loop=settings.loop,
-        http=settings.http,
+        # The request head's size and time limits (observability/protocols.py); h11's
+        # own buffer bound is a backstop above them, beyond one read (256 KiB), so that
+        # ours answers first.
+        http=protocol_path(settings.http),
+        h11_max_incomplete_event_size=settings.max_header_bytes + (256 << 10),
         log_config=None,
         access_log=False,
         server_header=False,

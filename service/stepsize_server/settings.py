@@ -31,6 +31,27 @@ class Settings(BaseSettings):
         1024, ge=1, description="compiled versions kept in memory (an LRU per process)"
     )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="larger request bodies get 413")
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds a request body may take to arrive; then 408 and the connection "
+        "is closed",
+    )
+    max_header_bytes: int = Field(
+        32768,
+        ge=4096,
+        le=1 << 20,
+        description="most bytes of a request's line and headers; more gets 431 and the "
+        "connection is closed",
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="seconds a connection may take to send a request's line and headers; "
+        "then 408 (or a silent close when nothing came) and the connection is closed",
+    )
     db_pool_size: int = Field(10, ge=1, description="database connections per process")
     auto_migrate: bool = Field(True, description="apply migrations when the app starts")
     workers: int = Field(

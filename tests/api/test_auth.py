@@ -21,6 +21,8 @@ from tests.support.live_server import LiveServer
 from .conftest import problem, published
 
 READ, WRITE, ADMIN, PUBLIC = "read", "write", "admin", "public"
+# Any valid token, even while reads are public (SPEC 6: the audit log names tokens).
+TOKEN = "token"
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/schedules"): READ,
@@ -37,7 +39,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/evaluate"): READ,
     ("POST", "/v1/validate"): READ,
     ("GET", "/v1/types"): READ,
-    ("GET", "/v1/audit"): READ,
+    ("GET", "/v1/audit"): TOKEN,
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("DELETE", "/v1/tokens/{token_id}"): ADMIN,
@@ -148,6 +150,19 @@ def test_reads_are_open_when_public_reads_are_on(
     problem(call(anon, method, path, "ssz_not-a-real-token"), 401, "invalid_token")
 
 
+@pytest.mark.parametrize(("method", "path"), routes_of(TOKEN))
+def test_token_routes_need_a_token_even_with_public_reads(
+    anon: httpx.Client, tokens: dict[str, str], method: str, path: str
+) -> None:
+    body = problem(call(anon, method, path, None), 401, "unauthorized")
+    assert "token" in body["detail"]
+    assert call(anon, method, path, None).headers["www-authenticate"].startswith("Bearer")
+    problem(call(anon, method, path, "ssz_not-a-real-token"), 401, "invalid_token")
+    for kind in ("read", "other", "writer", "admin"):
+        response = call(anon, method, path, tokens[kind])
+        assert response.status_code == 200, (method, path, kind, response.text)
+
+
 @pytest.mark.parametrize(("method", "path"), routes_of(PUBLIC))
 def test_operations_routes_are_always_open(anon: httpx.Client, method: str, path: str) -> None:
     assert call(anon, method, path, None).status_code == 200
@@ -176,7 +191,7 @@ def test_private_server_needs_a_token_for_reads(make_client: Callable[..., TestC
         headers={"Authorization": f"Bearer {admin_token}"},
     )
     assert created.status_code == 201
-    for method, path in routes_of(READ):
+    for method, path in routes_of(READ) + routes_of(TOKEN):
         problem(call(client, method, path, None), 401, "unauthorized")
         response = call(client, method, path, read_token)
         assert response.status_code == 200, (method, path, response.text)

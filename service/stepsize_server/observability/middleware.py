@@ -1,5 +1,5 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs too much per request): metrics and
-the access log of every request, and the request-body limit."""
+the access log of every request, the request-body limit, and the request-body deadline."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..api.errors import problem_response
@@ -115,6 +116,98 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+class HeadLimitMiddleware:
+    """Refuses a request whose line and headers are over `max_bytes` with 431 and closes
+    its connection. The protocol (observability/protocols.py) cuts a head that is still
+    arriving at the same limit; this catches one that arrived whole in a single read."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and head_size(scope) > self.max_bytes:
+            response = problem_response(
+                "header_too_large",
+                f"the request line and headers are over {self.max_bytes} bytes",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def head_size(scope: Scope) -> int:
+    """The bytes of a request's line and headers as sent (give or take the separators)."""
+    size = len(scope["method"]) + len(scope.get("raw_path") or b"") + 12
+    size += len(scope.get("query_string") or b"")
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+    return size
+
+
+class BodyTimeoutMiddleware:
+    """Answers 408 and closes the connection when a request's body has not fully arrived
+    `timeout_s` seconds after its headers (a client that stalls, or trickles its body, to
+    hold a connection and a worker). The time counts from the request's start, so a body
+    sent a byte at a time cannot stretch it.
+
+    On the deadline, the 408 is sent from inside the app's `receive()`, which then answers
+    `http.disconnect` (the app stops as for a client that left); whatever the app sends
+    after that is dropped."""
+
+    def __init__(self, app: ASGIApp, *, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.timeout_s
+        body_done = False
+        started = False
+        timed_out = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done or timed_out:
+                return await receive()  # after the body: only the disconnect comes
+            message: Message | None = None
+            with anyio.move_on_after(deadline - time.monotonic()):
+                message = await receive()
+            if message is None:
+                timed_out = True
+                if not started:
+                    await self._refuse(scope, send)
+                return {"type": "http.disconnect"}
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the 408 has been answered
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, timed_receive, guarded_send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        response = problem_response(
+            "request_timeout",
+            f"the request body did not arrive within {self.timeout_s:g} s",
+            headers={"Connection": "close"},
+        )
+
+        async def nothing() -> Message:
+            return {"type": "http.disconnect"}
+
+        await response(scope, nothing, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
