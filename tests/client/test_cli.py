@@ -16,7 +16,7 @@ from stepsize.cli.compare import DEFAULT_STOP, compare_values, span_of
 def test_terminal_chart_shape():
     chart = terminal_chart(np.arange(100), np.linspace(1.0, 0.0, 100), width=20, height=5)
     rows = [row.split("|", 1) for row in chart.splitlines()[:5]]
-    assert [label.strip() for label, _ in rows] == ["1", "", "0.5", "", "0"]
+    assert [label.strip() for label, _ in rows] == ["1", "0.75", "0.5", "0.25", "0"]
     assert rows[0][1].startswith("*") and rows[0][1].endswith(" ")  # high at the start
     assert rows[4][1].startswith(" ") and rows[4][1].endswith("*")  # low at the end
     assert all(len(cells) == 20 for _, cells in rows)

@@ -82,7 +82,7 @@ def terminal_chart(
     values: np.ndarray,
     *,
     width: int = 72,
-    height: int = 16,
+    height: int = 17,
     log: bool = False,
     title: str = "",
 ) -> str:
@@ -102,15 +102,24 @@ def terminal_chart(
             column = round(index * (width - 1) / max(len(y) - 1, 1))
             _mark(grid, column, y[index : index + 1], axis)
     rows = [title] if title else []
-    labelled = {0: 1.0, height // 2: 1 - (height // 2) / (height - 1), height - 1: 0.0}
     for row, cells in enumerate(grid):
-        label = f"{axis.value_at(labelled[row]):.4g}" if row in labelled else ""
+        label = _label(axis, row, height)
         rows.append(f"{label.rjust(LABEL_WIDTH)} |{''.join(cells)}")
     first, last = (int(steps[0]), int(steps[-1])) if len(steps) else (0, 0)
     rows.append(" " * LABEL_WIDTH + " +" + "-" * width)
     left, right = f"{first:,}", f"{last:,}"
     rows.append(" " * (LABEL_WIDTH + 2) + left + right.rjust(width - len(left)) + "  step")
     return "\n".join(rows)
+
+
+def _label(axis: YAxis, row: int, height: int) -> str:
+    """The y label of `row` (0 at the top), on rows whose value is round: the quarters of
+    a linear axis, the powers of ten of a log one; the top and bottom rows always."""
+    decades = round(math.log10(axis.top / axis.bottom)) if axis.log else 0
+    ticks = decades if axis.log else 4
+    if row not in (0, height - 1) and (row * ticks) % (height - 1) != 0:
+        return ""
+    return f"{axis.value_at(1 - row / (height - 1)):.4g}"
 
 
 def _mark(grid: list[list[str]], column: int, chunk: np.ndarray, axis: YAxis) -> None:
