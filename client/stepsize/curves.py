@@ -17,7 +17,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -108,6 +109,11 @@ class Curve:
     @source.setter
     def source(self, source: Source | None) -> None:
         self.loader.source = source
+
+    @property
+    def chunks(self) -> Mapping[int, np.ndarray]:
+        """The loaded chunks by index (a read-only view)."""
+        return MappingProxyType(self._chunks)
 
     @property
     def loaded_steps(self) -> int:
