@@ -1,7 +1,9 @@
 """Compiled immutable versions, shared by the routes: a query never re-parses a definition.
 
-Two LRUs: (namespace, name, version) -> PinnedVersion, and digest -> Compiled (so two
-schedules or versions with one definition share one compiled tree). Tags and `latest`
+Three LRUs: (namespace, name, version) -> PinnedVersion, digest -> Compiled (so two
+schedules or versions with one definition share one compiled tree), and (template digest,
+total_steps, steps_per_epoch) -> the compiled binding of a run-length template (whose tree
+is shared by its bound digest in the second). Tags and `latest`
 are not cached: they move, and another replica may move them. The store only persists;
 this cache sits between it and the API.
 """
@@ -13,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .schedules import Compiled, compile_definition
+from .schedules import Compiled, bind, compile_definition, is_template
 
 if TYPE_CHECKING:
     from .store.db import Database
@@ -58,10 +60,22 @@ class LRU(Generic[K, V]):
 
 @dataclass(frozen=True, slots=True)
 class PinnedVersion:
-    """One immutable version, compiled and ready to evaluate."""
+    """One immutable version, compiled and ready to evaluate (`tree` is None for a
+    run-length template, which is compiled per binding: `VersionCache.bound`)."""
 
     record: VersionRecord
-    compiled: Compiled
+    tree: Compiled | None
+
+    @property
+    def template(self) -> bool:
+        return self.tree is None
+
+    @property
+    def compiled(self) -> Compiled:
+        """The compiled definition. Raises UnboundTemplate (422) for a template."""
+        if self.tree is None:
+            return compile_definition(self.record.definition)  # raises UnboundTemplate
+        return self.tree
 
     @property
     def schedule(self) -> str:
@@ -85,6 +99,7 @@ class VersionCache:
         self.db = db
         self.versions: LRU[tuple[str, str, int], PinnedVersion] = LRU(size)
         self.compiled: LRU[str, Compiled] = LRU(size)
+        self.bindings: LRU[tuple[str, int, int | None], Compiled] = LRU(size)
 
     def get(self, namespace: str, name: str, version: int) -> PinnedVersion | None:
         """The cached version, or None; never blocks on I/O."""
@@ -103,11 +118,12 @@ class VersionCache:
     def remember(self, record: VersionRecord, compiled: Compiled | None = None) -> PinnedVersion:
         """Cache a version read or written elsewhere; a caller that has just compiled its
         definition (publish) passes `compiled`, so it is not parsed a second time."""
+        tree: Compiled | None = None
         if compiled is not None and compiled.digest == record.digest:
-            compiled = self.compiled.put(record.digest, compiled)
-        else:
-            compiled = self.compile(record.digest, record.definition)
-        pinned = PinnedVersion(record=record, compiled=compiled)
+            tree = self.compiled.put(record.digest, compiled)
+        elif not is_template(record.definition):
+            tree = self.compile(record.digest, record.definition)
+        pinned = PinnedVersion(record=record, tree=tree)
         return self.versions.put((record.namespace, record.name, record.version), pinned)
 
     def compile(self, digest: str, definition: dict[str, Any]) -> Compiled:
@@ -116,4 +132,23 @@ class VersionCache:
         compiled = self.compiled.get(digest)
         if compiled is None:
             compiled = self.compiled.put(digest, compile_definition(definition, check_values=False))
+        return compiled
+
+    def bound(
+        self,
+        template_digest: str,
+        definition: dict[str, Any],
+        total_steps: int,
+        steps_per_epoch: int | None,
+    ) -> Compiled:
+        """The compiled binding of a stored template (checked when it was published) for
+        `total_steps` (and `steps_per_epoch`). Raises InvalidDefinition when that binding
+        is invalid (e.g. a 0.001dur warmup of 100 steps is 0 steps)."""
+        key = (template_digest, total_steps, steps_per_epoch)
+        compiled = self.bindings.get(key)
+        if compiled is None:
+            fresh = compile_definition(
+                bind(definition, total_steps, steps_per_epoch), check_values=False
+            )
+            compiled = self.bindings.put(key, self.compiled.put(fresh.digest, fresh))
         return compiled

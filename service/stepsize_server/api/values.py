@@ -11,7 +11,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from ..observability.metrics import Metrics
-from ..schedules import Compiled, ScheduleError, check_steps
+from ..schedules import Compiled, InvalidDefinition, ScheduleError, check_steps
 from ..store.db import Database
 from ..store.versions import resolve_version
 from ..version_cache import PinnedVersion, VersionCache
@@ -40,6 +40,95 @@ async def resolve(
     if cached is not None:
         return cached
     return await run_in_threadpool(cache.load, namespace, name, version)
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """What an lr request evaluates: the version's compiled definition, or for a
+    run-length template its binding to the request's `total_steps`.
+
+    `digest` is the curve's: the bound definition's for a template (equal to the digest of
+    the same schedule written by hand for that length, so a client's cache key follows
+    the values), the version's otherwise; `template_digest` is the version's own for a
+    template, None otherwise."""
+
+    pinned: PinnedVersion
+    compiled: Compiled
+    template_digest: str | None
+
+    @property
+    def digest(self) -> str:
+        return self.compiled.digest if self.template_digest else self.pinned.digest
+
+    def digests(self) -> dict[str, str]:
+        """The answer's extra JSON fields: both digests of a template, none otherwise."""
+        if self.template_digest is None:
+            return {}
+        return {"template_digest": self.template_digest, "bound_digest": self.compiled.digest}
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` plus `X-Stepsize-Template-Digest` for a template."""
+        if self.template_digest is not None:
+            headers["X-Stepsize-Template-Digest"] = self.template_digest
+        return headers
+
+
+async def select(
+    cache: VersionCache,
+    pinned: PinnedVersion,
+    *,
+    total_steps: int | None,
+    steps_per_epoch: int | None,
+    at: str = "/query",
+) -> Selected:
+    """The compiled curve of `pinned` for this request: a template bound by `total_steps`
+    (compiled once per binding, cached), anything else as stored (`total_steps` ignored).
+
+    Raises ApiError 422 (`validation_error` at `{at}/total_steps`) for a template without
+    `total_steps`, and `invalid_definition` when its binding for that length is invalid
+    (messages prefixed "bound for total_steps=N", pointers into the stored definition)."""
+    if not pinned.template:
+        return Selected(pinned, pinned.compiled, None)
+    if total_steps is None:
+        raise unbound_error(f"{pinned.schedule}@{pinned.version}", at=at)
+    key = (pinned.digest, total_steps, steps_per_epoch)
+    compiled = cache.bindings.get(key)
+    if compiled is None:
+        compiled = await run_in_threadpool(bound_for, cache, pinned, total_steps, steps_per_epoch)
+    return Selected(pinned, compiled, pinned.digest)
+
+
+def bound_for(
+    cache: VersionCache, pinned: PinnedVersion, total_steps: int, steps_per_epoch: int | None
+) -> Compiled:
+    """`cache.bound(...)` with an invalid binding as a 422 naming the length."""
+    try:
+        return cache.bound(pinned.digest, pinned.record.definition, total_steps, steps_per_epoch)
+    except InvalidDefinition as exc:
+        raise from_schedule_error(bound_error(exc, total_steps)) from None
+
+
+def bound_error(exc: InvalidDefinition, total_steps: int) -> InvalidDefinition:
+    """`exc` with each message prefixed by the binding that failed."""
+    return InvalidDefinition(
+        [
+            {"path": e["path"], "message": f"bound for total_steps={total_steps}: {e['message']}"}
+            for e in exc.errors
+        ]
+    )
+
+
+def unbound_error(what: str, *, at: str) -> ApiError:
+    """The 422 for a run-length template queried without `total_steps`."""
+    message = (
+        f"{what} is a run-length template (it holds durations such as '0.1dur'): give "
+        "total_steps= (the run's number of optimizer updates) to bind it"
+    )
+    return ApiError(
+        "validation_error",
+        message,
+        errors=[{"path": f"{at}/total_steps", "message": "required to bind a template"}],
+    )
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,20 @@ from ...schedules import (
     EvaluationError,
     InvalidDefinition,
     ScheduleError,
+    bind,
     compile_definition,
+    is_template,
+    normalize_template,
 )
+from ...schedules.evaluation import digest_of_normalized
 from ..compute import COST_BUDGET, checkpoint, current_deadline, off_loop
 from ..deps import MetricsDep, Reader
 from ..errors import ApiError, from_schedule_error
-from ..models import EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
+from ..models import Bound, EvaluateRequest, EvaluateResult, ValidateRequest, ValidateResult
 from ..negotiation import JSON, check_size, negotiate
 from ..representations import encode, json_bytes, respond
+from ..values import bound_error, horizon_of, step_range, unbound_error, valid_step, valid_steps
 from ..values import evaluate as evaluate_values
-from ..values import horizon_of, step_range, valid_step, valid_steps
 
 router = APIRouter(prefix="/v1", tags=["language"])
 
@@ -43,7 +47,9 @@ async def evaluate(
     request: Request, body: EvaluateRequest, caller: Reader, metrics: MetricsDep
 ) -> Response:
     """Give exactly one of `step`, `steps` (<= 100,000) or `stop` (with optional `start`,
-    `stride`). A single step answers JSON; lists and ranges answer by Accept."""
+    `stride`). A single step answers JSON; lists and ranges answer by Accept. A run-length
+    template needs `total_steps` (it is bound to it; `digest` is then the bound
+    definition's, `template_digest` the template's)."""
     given = [k for k in ("step", "steps", "stop") if getattr(body, k) is not None]
     if len(given) != 1 or (body.stop is None and (body.start, body.stride) != (None, None)):
         raise ApiError(
@@ -58,12 +64,20 @@ async def evaluate(
 def _evaluated(body: EvaluateRequest, media: str, metrics: Metrics) -> bytes:
     """The encoded answer of /v1/evaluate (in an evaluation thread). Raises ApiError 422."""
     spe = body.steps_per_epoch
-    compiled = _compile(body.definition, check_values=False)
+    definition, template_digest = body.definition, None
+    if is_template(definition):
+        template_digest = _template(definition, spe)[1]
+        definition = _bound(definition, body.total_steps, spe)
+    compiled = _compile(definition, check_values=False)
+    digests: dict[str, str] = {}
+    if template_digest is not None:
+        digests = {"template_digest": template_digest, "bound_digest": compiled.digest}
     if body.step is not None:
         step = valid_step(body.step, at="/body/step")
         values = _values(compiled, [step], spe, metrics)
-        return json_bytes({"digest": compiled.digest, "step": step, "lr": float(values[0])})
-    payload: dict[str, Any] = {}
+        answer = {"digest": compiled.digest, **digests, "step": step, "lr": float(values[0])}
+        return json_bytes(answer)
+    payload: dict[str, Any] = dict(digests)
     if body.steps is not None:
         steps = valid_steps(body.steps, at="/body/steps").astype(np.int64)
         payload["steps"] = steps.tolist()
@@ -77,12 +91,23 @@ def _evaluated(body: EvaluateRequest, media: str, metrics: Metrics) -> bytes:
     return encode(media, {"digest": compiled.digest, **payload}, steps, values)
 
 
-@router.post("/validate", response_model=ValidateResult, summary="check a definition")
+# exclude_defaults: `template` and `bound` appear only for a template (the answer for an
+# ordinary definition stays as it was)
+@router.post(
+    "/validate",
+    response_model=ValidateResult,
+    response_model_exclude_defaults=True,
+    summary="check a definition",
+)
 async def validate(request: Request, body: ValidateRequest, caller: Reader) -> ValidateResult:
     """The normalized definition, its digest and horizon, and warnings; an invalid
-    definition is a 422 problem whose `errors` point into it (as publishing would)."""
+    definition is a 422 problem whose `errors` point into it (as publishing would). A
+    run-length template is checked at every plausible length (parts that cannot fit are
+    rejected); with `total_steps` its binding is shown (`bound`)."""
 
     def check() -> ValidateResult:
+        if is_template(body.definition):
+            return _validate_template(body)
         compiled = _compile(body.definition, check_values=True)
         checkpoint()
         return ValidateResult(
@@ -93,6 +118,57 @@ async def validate(request: Request, body: ValidateRequest, caller: Reader) -> V
         )
 
     return await off_loop(request, check)
+
+
+def _validate_template(body: ValidateRequest) -> ValidateResult:
+    """/v1/validate of a template: its normalized form and digest, and its binding."""
+    spe = body.steps_per_epoch
+    normalized, template_digest = _template(body.definition, spe)
+    found = ["a run-length template: every lr query must pass total_steps=..."]
+    bound = None
+    if body.total_steps is not None:
+        compiled = _compile(_bound(body.definition, body.total_steps, spe), check_values=True)
+        horizon = horizon_of(compiled, steps_per_epoch=spe)
+        bound = Bound(
+            total_steps=body.total_steps,
+            steps_per_epoch=spe,
+            definition=compiled.normalized,
+            digest=compiled.digest,
+            horizon=horizon,
+        )
+        found += warnings(compiled)
+    return ValidateResult(
+        normalized=normalized,
+        digest=template_digest,
+        horizon=None,
+        warnings=found,
+        template=True,
+        bound=bound,
+    )
+
+
+def _template(definition: dict[str, Any], spe: int | None) -> tuple[dict[str, Any], str]:
+    """A template's normalized form and digest, after `check_template` (through
+    `normalize_template`). Raises ApiError 422 pointing into the request's definition:
+    parts that cannot fit, a binding invalid at a plausible length, over the budget."""
+    try:
+        normalized = normalize_template(definition)
+    except InvalidDefinition as exc:
+        raise from_schedule_error(exc, at="/body/definition") from None
+    return normalized, digest_of_normalized(normalized)
+
+
+def _bound(definition: dict[str, Any], total_steps: int | None, spe: int | None) -> dict[str, Any]:
+    """A template bound to `total_steps`. Raises ApiError 422 without it (at
+    /body/total_steps), or when the binding is invalid (pointing into the definition)."""
+    if total_steps is None:
+        raise unbound_error("the definition", at="/body")
+    try:
+        bound: dict[str, Any] = bind(definition, total_steps, spe)
+        compile_definition(bound, check_values=False)
+    except InvalidDefinition as exc:
+        raise from_schedule_error(bound_error(exc, total_steps), at="/body/definition") from None
+    return bound
 
 
 def warnings(compiled: Compiled) -> list[str]:
