@@ -34,7 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for `settings` (default: from the environment). Nothing connects
     until startup, which applies migrations when `settings.auto_migrate` is on."""
     settings = settings or Settings()
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        synchronous=settings.sqlite_synchronous,
+    )
     cache = VersionCache(db, size=settings.cache_size)
     metrics = Metrics(cache)
 

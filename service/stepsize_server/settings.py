@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         "then 408 (or a silent close when nothing came) and the connection is closed",
     )
     db_pool_size: int = Field(10, ge=1, description="database connections per process")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite's `synchronous` pragma: FULL (a commit survives a power loss) or "
+        "NORMAL (survives a crash of the process; the last commits may be lost on power loss)",
+    )
     auto_migrate: bool = Field(True, description="apply migrations when the app starts")
     workers: int = Field(
         1, ge=0, le=256, description="`serve` worker processes (uvicorn); 0: one per CPU core"
