@@ -9,10 +9,14 @@ This is the public layer the shims (`stepsize.keras`, `stepsize.torch`,
     curve.value(500)
 
 `Identity` is what a pinned schedule is (reference, digest, horizon, sizes): small,
-picklable and free of tokens, URLs and values. A restored shim (pickle, checkpoint,
-saved Keras model) calls `curve_for(identity)`: the memory cache, else the disk cache,
-else the server of the default pinning (`set_default`, which `stepsize.set_default_client`
-calls, else one configured from the `STEPSIZE_*` variables).
+picklable and free of tokens, URLs and values. A run-length template (durations such as
+"0.1dur") is bound once, here, to `total_steps`: its identity's `digest` is the bound
+definition's (the curve's), `template_digest` the version's own.
+
+A restored shim (pickle, checkpoint, saved Keras model) calls `curve_for(identity)`: the
+memory cache, else the disk cache, else the server of the default pinning (`set_default`,
+which `stepsize.set_default_client` calls, else one configured from the `STEPSIZE_*`
+variables).
 """
 
 from __future__ import annotations
@@ -51,17 +55,24 @@ log = logging.getLogger("stepsize")
 
 @dataclass(frozen=True)
 class Identity:
-    """What a pinned schedule is: small, picklable, free of tokens, URLs and values."""
+    """What a pinned schedule is: small, picklable, free of tokens, URLs and values.
+
+    For a run-length template, `digest` is its binding's (to `total_steps`, which
+    therefore travels with every saved identity) and `template_digest` the version's."""
 
     ref: str
     digest: str
     horizon: int | None
     total_steps: int | None = None
     steps_per_epoch: int | None = None
+    template_digest: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields as a dict (what pickles, state dicts and Keras configs hold)."""
-        return asdict(self)
+        """The fields that find the curve, as a dict (what pickles, state dicts and Keras
+        configs hold): all but `template_digest`, which only describes it."""
+        fields = asdict(self)
+        del fields["template_digest"]
+        return fields
 
     @property
     def key(self) -> CurveKey:
@@ -131,22 +142,22 @@ class Pinning:
                     record = {"version": version, "resolved_at": time.time()}
                     self.disk.store_json("refs", ref.namespace, ref.name, ref.selector, record)
             info = self.version_info(ref.pinned(version), steps_per_epoch)
+            if info.get("template"):
+                check_bindable(ref.pinned(version), total_steps)
+                info = self.version_info(ref.pinned(version), steps_per_epoch, total_steps)
         except Unreachable as exc:
             return self._resolve_cached(ref, total_steps, steps_per_epoch, str(exc)), str(exc)
-        identity = Identity(
-            ref=str(ref.pinned(version)),
-            digest=info["digest"],
-            horizon=info.get("horizon"),
-            total_steps=total_steps,
-            steps_per_epoch=steps_per_epoch,
-        )
-        return identity, ""
+        return identity_of(ref.pinned(version), info, total_steps, steps_per_epoch), ""
 
-    def version_info(self, pinned: Ref, steps_per_epoch: int | None = None) -> dict[str, Any]:
-        """The immutable facts of one version (digest, horizon, definition), from the disk
-        cache or the server. With `steps_per_epoch`, the horizon of a schedule written in
-        epochs is known too. Raises `ScheduleUnavailable` offline when not cached."""
-        leaf = _version_leaf(pinned.version, steps_per_epoch)
+    def version_info(
+        self, pinned: Ref, steps_per_epoch: int | None = None, total_steps: int | None = None
+    ) -> dict[str, Any]:
+        """The immutable facts of one version (digest, horizon, definition, `template`),
+        from the disk cache or the server. With `steps_per_epoch`, the horizon of a
+        schedule written in epochs is known too; with `total_steps`, a template's binding
+        (`bound`: definition, digest, horizon). Raises `ScheduleUnavailable` offline when
+        not cached."""
+        leaf = _version_leaf(pinned.version, steps_per_epoch, total_steps)
         if self.disk is not None:
             cached = self.disk.load_json("versions", pinned.namespace, pinned.name, leaf)
             if cached and isinstance(cached.get("digest"), str):
@@ -157,7 +168,9 @@ class Pinning:
                 ref=str(pinned),
                 url=self.url,
             )
-        info = self.registry.version(pinned, steps_per_epoch=steps_per_epoch)
+        info = self.registry.version(
+            pinned, steps_per_epoch=steps_per_epoch, total_steps=total_steps
+        )
         horizon = info.get("horizon")
         record = {
             "schedule": info.get("schedule", pinned.schedule),
@@ -165,6 +178,8 @@ class Pinning:
             "digest": str(info["digest"]),
             "horizon": int(horizon) if horizon is not None else None,
             "definition": info.get("definition"),
+            "template": bool(info.get("template", False)),
+            "bound": info.get("bound"),
         }
         if self.disk is not None:
             self.disk.store_json("versions", pinned.namespace, pinned.name, leaf, record)
@@ -193,6 +208,10 @@ class Pinning:
         if version is not None and self.disk is not None:
             leaf = _version_leaf(version, steps_per_epoch)
             info = self.disk.load_json("versions", ref.namespace, ref.name, leaf)
+            if info is not None and info.get("template"):
+                check_bindable(ref.pinned(version), total_steps)
+                leaf = _version_leaf(version, steps_per_epoch, total_steps)
+                info = self.disk.load_json("versions", ref.namespace, ref.name, leaf)
         if version is None or info is None:
             if self.offline:
                 advice = (
@@ -209,13 +228,7 @@ class Pinning:
                 ref=str(ref),
                 url=self.url,
             )
-        return Identity(
-            ref=str(ref.pinned(version)),
-            digest=str(info["digest"]),
-            horizon=info.get("horizon"),
-            total_steps=total_steps,
-            steps_per_epoch=steps_per_epoch,
-        )
+        return identity_of(ref.pinned(version), info, total_steps, steps_per_epoch)
 
     def new_curve(self, identity: Identity, *, chunk_steps: int | None = None) -> Curve:
         """The process's curve of `identity`, registered empty if it was not loaded yet
@@ -289,20 +302,55 @@ class Pinning:
         registry = self.registry
 
         def fetch(start: int, stop: int) -> np.ndarray:
+            # total_steps binds a template (whose identity's digest is the binding's);
+            # the server ignores it otherwise, so a restored shim (whose saved identity
+            # may not say whether it is a template) finds the same curve either way
             return registry.pinned_values(
                 pinned,
                 identity.digest,
                 start,
                 stop,
                 steps_per_epoch=identity.steps_per_epoch,
+                total_steps=identity.total_steps,
             )
 
         return fetch
 
 
-def _version_leaf(version: int | None, steps_per_epoch: int | None) -> str:
-    """Disk-cache key of a version's facts: the horizon depends on steps_per_epoch."""
-    return str(version) if steps_per_epoch is None else f"{version}-spe{steps_per_epoch}"
+def _version_leaf(
+    version: int | None, steps_per_epoch: int | None, total_steps: int | None = None
+) -> str:
+    """Disk-cache key of a version's facts: the horizon depends on steps_per_epoch, a
+    template's binding on total_steps too."""
+    leaf = str(version) if steps_per_epoch is None else f"{version}-spe{steps_per_epoch}"
+    return leaf if total_steps is None else f"{leaf}-total{total_steps}"
+
+
+def check_bindable(pinned: Ref, total_steps: int | None) -> None:
+    """Raises ValueError unless `total_steps` can bind the run-length template `pinned`."""
+    if total_steps is None or total_steps < 1:
+        given = "" if total_steps is None else f" (got total_steps={total_steps})"
+        raise ValueError(
+            f"{pinned} is a run-length template (it holds durations such as '0.1dur'): pass "
+            f"total_steps=N, the run's number of optimizer updates (>= 1), to bind it{given}"
+        )
+
+
+def identity_of(
+    pinned: Ref, info: dict[str, Any], total_steps: int | None, steps_per_epoch: int | None
+) -> Identity:
+    """The identity of a version from its facts (`version_info`); a template's from its
+    binding (`info["bound"]`, fetched with total_steps)."""
+    bound = info.get("bound") if info.get("template") else None
+    facts = bound if isinstance(bound, dict) else info
+    return Identity(
+        ref=str(pinned),
+        digest=str(facts["digest"]),
+        horizon=facts.get("horizon"),
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
+        template_digest=str(info["digest"]) if bound is not None else None,
+    )
 
 
 # Shims restored from a pickle, a checkpoint or a saved Keras model find their values

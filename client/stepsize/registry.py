@@ -39,13 +39,18 @@ class Registry:
         result: dict[str, Any] = self.transport.request("GET", ref.path, ref=str(ref)).json()
         return result
 
-    def version(self, ref: Ref, *, steps_per_epoch: int | None = None) -> dict[str, Any]:
+    def version(
+        self, ref: Ref, *, steps_per_epoch: int | None = None, total_steps: int | None = None
+    ) -> dict[str, Any]:
         """One version with its normalized definition; a tag or latest is resolved now
-        (raises `NotFound` for a tag or latest of an archived schedule)."""
+        (raises `NotFound` for a tag or latest of an archived schedule). A run-length
+        template (`"template": true`) given `total_steps` also answers its binding
+        (`"bound"`: definition, digest, horizon)."""
         number = ref.version
         if number is None:
             number = select_version(self.summary(ref), ref)
-        params = None if steps_per_epoch is None else {"steps_per_epoch": steps_per_epoch}
+        given = {"steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
+        params = {key: value for key, value in given.items() if value is not None} or None
         result: dict[str, Any] = self.transport.request(
             "GET", f"{ref.path}/versions/{number}", params=params, ref=str(ref)
         ).json()
@@ -125,9 +130,18 @@ class Registry:
         return _npy(response.content, str(ref), len(range(start, stop, stride)))
 
     def pinned_values(
-        self, pinned: Ref, digest: str, start: int, stop: int, *, steps_per_epoch: int | None
+        self,
+        pinned: Ref,
+        digest: str,
+        start: int,
+        stop: int,
+        *,
+        steps_per_epoch: int | None,
+        total_steps: int | None = None,
     ) -> np.ndarray:
-        """Values of `[start, stop)` of a pinned version whose digest must be `digest`.
+        """Values of `[start, stop)` of a pinned version whose digest must be `digest` (a
+        run-length template's: the digest of its binding to `total_steps`, which the
+        server ignores for an ordinary definition).
 
         Raises `StepsizeError` when the server answers another digest or a bad body.
         """
@@ -137,6 +151,7 @@ class Registry:
             "stride": 1,
             "version": pinned.version,
             "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps or None,
         }
         response = self.transport.request(
             "GET", f"{pinned.path}/lr", params=params, headers=NPY, ref=str(pinned)

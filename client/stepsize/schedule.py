@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .curves import Curve
-from .pinning import Identity, Pinning, curve_for, restoring
+from .pinning import Identity, Pinning, curve_for, default_pinning, restoring
 from .refs import Ref
 from .steps import check_step
 
@@ -32,6 +32,11 @@ class Schedule:
 
     Pickling keeps only the identity (reference, digest, sizes): the unpickled copy
     finds the values in the process's memory cache, the disk cache, or the server.
+
+    A run-length template (durations such as "0.1dur") is bound to `total_steps` at
+    construction: `digest` and `definition` are its binding's, `template_digest` and
+    `template_definition` the version's own; pickles and checkpoints keep `total_steps`,
+    so a restored copy follows the same curve.
     """
 
     def __init__(
@@ -52,7 +57,10 @@ class Schedule:
         return f"Schedule({self.ref!r}, digest={self.digest[:19]}..., horizon={self.horizon})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (restore, (self.identity.as_dict(),))
+        state = self.identity.as_dict()
+        if self.identity.template_digest is not None:
+            state["template_digest"] = self.identity.template_digest
+        return (restore, (state,))
 
     @property
     def ref(self) -> str:
@@ -66,8 +74,41 @@ class Schedule:
 
     @property
     def digest(self) -> str:
-        """The digest of the pinned version's normalized definition."""
+        """The digest of the pinned version's normalized definition (of a template's
+        binding to `total_steps`: the digest of the same schedule written by hand)."""
         return self.identity.digest
+
+    @property
+    def template_digest(self) -> str | None:
+        """A run-length template's own digest (the version's); None for an ordinary
+        definition."""
+        return self.identity.template_digest
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The normalized definition the values follow: a template's binding to
+        `total_steps` (integers where the template has durations). From the disk cache,
+        else the server; raises `ScheduleUnavailable` when neither has it."""
+        facts = self._facts()
+        bound = facts.get("bound")
+        definition: dict[str, Any] = bound["definition"] if bound else facts["definition"]
+        return definition
+
+    @property
+    def template_definition(self) -> dict[str, Any] | None:
+        """A run-length template's normalized definition (with its durations); None for
+        an ordinary definition. Raises like `definition`."""
+        facts = self._facts()
+        return facts["definition"] if facts.get("template") else None
+
+    def _facts(self) -> dict[str, Any]:
+        """The version's facts (`Pinning.version_info`), a template's with its binding."""
+        pinning = self.pinning or default_pinning()
+        pinned = Ref.parse(self.ref)
+        facts = pinning.version_info(pinned, self.steps_per_epoch)
+        if facts.get("template"):
+            facts = pinning.version_info(pinned, self.steps_per_epoch, self.total_steps)
+        return facts
 
     @property
     def horizon(self) -> int | None:
@@ -188,6 +229,7 @@ def restore(state: dict[str, Any], *, client: Any = None) -> Schedule:
         horizon=state.get("horizon"),
         total_steps=state.get("total_steps"),
         steps_per_epoch=state.get("steps_per_epoch"),
+        template_digest=state.get("template_digest"),
     )
     pinning = client.pinning if client is not None else None
     return Schedule(ident, curve_for(ident, pinning), pinning=pinning)
