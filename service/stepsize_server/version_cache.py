@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .schedules import Compiled, bind, compile_definition, is_template
+from .store.versions import get_version
 
 if TYPE_CHECKING:
     from .store.db import Database
@@ -108,10 +109,6 @@ class VersionCache:
     def load(self, namespace: str, name: str, version: int) -> PinnedVersion:
         """The version read from the database (blocking) and cached; call after `get`
         missed. Raises ScheduleNotFound or VersionNotFound."""
-        # Imported here while store/__init__ still re-exports this module (store/cache.py):
-        # a module-level import would make the two import each other.
-        from .store.versions import get_version
-
         record = get_version(self.db, namespace=namespace, name=name, version=version)
         return self.remember(record)
 

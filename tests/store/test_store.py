@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from stepsize_server.schedules import compile_definition
-from stepsize_server.store import Database, VersionCache, schedules, tags, tokens, upgrade, versions
+from stepsize_server.store import Database, schedules, tags, tokens, upgrade, versions
 from stepsize_server.store import audit as audit_log
 from stepsize_server.store.errors import (
     ArchivedUnpinned,
@@ -21,6 +21,7 @@ from stepsize_server.store.errors import (
 )
 from stepsize_server.store.records import PublishResult
 from stepsize_server.store.schema import tokens as tokens_table
+from stepsize_server.version_cache import VersionCache
 
 
 def put(db: Database, ref: str, value: float, actor: str = "tester") -> PublishResult:

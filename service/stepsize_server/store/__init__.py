@@ -4,8 +4,7 @@ Every function takes the `Database` first and opens its own transaction; every w
 records an audit entry in that same transaction. Errors are `store.errors.StoreError`s.
 """
 
-from .cache import PinnedVersion, VersionCache
 from .db import Database
 from .migrate import upgrade
 
-__all__ = ["Database", "PinnedVersion", "VersionCache", "upgrade"]
+__all__ = ["Database", "upgrade"]

@@ -1,5 +1,5 @@
 """The store's exception tree. Each class has a stable `code`; the API maps codes to
-HTTP statuses (`stepsize_server.api.problems`).
+HTTP statuses (`stepsize_server.api.errors`).
 
 StoreError
  ├── NotFound
