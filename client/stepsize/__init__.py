@@ -77,17 +77,25 @@ class _RegisterKerasShim(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != "keras":
             return None
-        sys.meta_path.remove(self)  # once; the other finders locate keras
-        spec = importlib.util.find_spec("keras")
-        loader = getattr(spec, "loader", None)
+        for finder in sys.meta_path:  # the finder that would locate keras without this one
+            find = getattr(finder, "find_spec", None)
+            spec = None if finder is self or find is None else find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
         exec_keras = loader.exec_module
 
         def exec_then_register(module: types.ModuleType) -> None:
             exec_keras(module)
+            if self in sys.meta_path:  # keras is imported once: the hook is done
+                sys.meta_path.remove(self)
             _import_keras_shim()
 
+        # a spec that is only looked at (TensorFlow locates keras) never runs this
         loader.exec_module = exec_then_register
         return spec
 

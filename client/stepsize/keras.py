@@ -1,16 +1,33 @@
 """The Keras shim: a `LearningRateSchedule` that is a table lookup in backend ops.
 
 The table (the values of steps `[0, n)`) is a constant created eagerly when the shim is
-built, so inside `tf.function`, under a `tf.distribute` strategy or on the torch
-backend a step costs a cast, a `minimum` and a gather: no Python, no I/O. With a finite
-horizon inside the table, steps past it read the last entry (the curve is constant
-there). Past the table of an open-ended curve (no horizon, beyond `total_steps`), the
-step goes to the Python cache (`tf.numpy_function` under TensorFlow graphs), which
-fetches more chunks or raises `ScheduleUnavailable`; it never clips to a wrong value.
+built, so inside `tf.function`, compiled with XLA, under a `tf.distribute` strategy, on
+the JAX backend (jitted) or on the torch backend a step costs a cast, a `minimum` and a
+gather: no Python, no I/O, no host callback.
 
-`get_config()` holds the identity only (reference, digest, sizes, dtype); a saved model
-loads again where the values are in the disk cache or the server is reachable, once
-`stepsize.keras` is imported (it registers the class as `stepsize>RegistrySchedule`).
+How long the table is, from what the run declares at construction:
+
+- a finite horizon of at most `TABLE_LIMIT` steps: the table reaches the horizon, and
+  every later step reads its last entry (the curve is constant there): exact at every
+  step in every context, also when `total_steps` is shorter than the horizon;
+- otherwise (no horizon, e.g. `keras.ExponentialDecay`, or a very long one) the table
+  covers the declared run, `[0, steps]` (`steps=`, else `total_steps`). Past it, eagerly
+  and in plain TensorFlow graphs the step goes to the Python cache (`tf.numpy_function`),
+  which fetches more chunks or raises `ScheduleUnavailable`. A compiled graph (XLA, a
+  jitted JAX step) cannot call Python: an open run that declares no length fails when
+  the step is traced (before the first update), with a `ValueError` naming
+  `total_steps=`/`steps=`; past the declared length the lr is NaN, never a plausible
+  wrong value.
+
+Keras's step under `gradient_accumulation_steps=k` is the micro-batch counter
+(`optimizer._iterations`; `optimizer.iterations` is that `// k`): update `n` happens at
+micro-batch `(n + 1) * k - 1`. A shim built with `gradient_accumulation_steps=k` looks up
+`micro // k`, so update `n` uses `lr(n)`.
+
+`get_config()` holds the identity only (reference, digest, sizes, dtype, accumulation);
+a saved model loads again where the values are in the disk cache or the server is
+reachable. The class is registered as `stepsize>RegistrySchedule` when this module is
+imported, which `import stepsize` arranges for as soon as keras is imported.
 """
 
 from __future__ import annotations
@@ -20,11 +37,15 @@ from typing import Any
 import keras
 import numpy as np
 
+from .errors import ScheduleUnavailable
 from .pinning import Identity, curve_for, default_pinning
 from .refs import Ref
 from .steps import MAX_VALUES_PER_REQUEST
 
-__all__ = ["RegistrySchedule", "definition_from_keras"]
+__all__ = ["TABLE_LIMIT", "RegistrySchedule", "definition_from_keras"]
+
+TABLE_LIMIT = 1 << 22
+"""The longest horizon whose whole curve goes into the table (16 MiB of float32)."""
 
 KERAS_TYPES = frozenset(
     {
@@ -53,9 +74,14 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         digest: the version's digest; the values are looked up by it.
         horizon, total_steps, steps_per_epoch: as on the `Schedule`.
         dtype: of the returned lr (Keras computes in float32).
+        steps: the last update step a compiled run reaches, when it differs from
+            `total_steps` (the table then covers `[0, steps]`).
+        gradient_accumulation_steps: the optimizer's; the shim maps Keras's micro-batch
+            counter to the update count.
 
     Raises `ScheduleUnavailable` at construction (and so in `load_model`) when the
-    values are neither cached nor reachable.
+    values are neither cached nor reachable; ValueError for a bad `steps` or
+    `gradient_accumulation_steps`.
     """
 
     def __init__(
@@ -66,16 +92,36 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         total_steps: int | None = None,
         steps_per_epoch: int | None = None,
         dtype: str = "float32",
+        steps: int | None = None,
+        gradient_accumulation_steps: int | None = None,
     ) -> None:
         super().__init__()
+        if steps is not None and not (isinstance(steps, int) and 0 <= steps < TABLE_LIMIT):
+            raise ValueError(
+                f"Argument `steps` must be an int in [0, {TABLE_LIMIT}). Received: steps={steps!r}"
+            )
+        k = gradient_accumulation_steps
+        if k is not None and not (isinstance(k, int) and k >= 1):
+            raise ValueError(
+                "Argument `gradient_accumulation_steps` must be an int >= 1. "
+                f"Received: gradient_accumulation_steps={k!r}"
+            )
         self.identity = Identity(ref, digest, horizon, total_steps, steps_per_epoch)
         self.dtype = dtype
+        self.steps = steps
+        self.accumulation = k if k and k > 1 else None
         self._curve = curve = curve_for(self.identity)
-        ends = [e + 1 for e in (total_steps, horizon) if e is not None]
-        n = min(min(ends) if ends else curve.chunk_steps, MAX_VALUES_PER_REQUEST)
+        declared = steps if steps is not None else total_steps
         # exact clipping needs the table to reach the horizon
-        self._bounded = horizon is not None and n > horizon
-        self._n = n
+        self._bounded = horizon is not None and horizon < TABLE_LIMIT
+        if self._bounded:
+            n = int(horizon) + 1  # type: ignore[arg-type]
+        elif declared is not None:
+            n = declared + 1
+        else:
+            n = curve.chunk_steps
+        self._declared = declared
+        self._n = n = min(n, MAX_VALUES_PER_REQUEST)
         self._backend = keras.backend.backend()
         self._table = _constant(curve.prefix(n).astype(dtype), self._backend)
 
@@ -83,22 +129,37 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         if self._backend == "tensorflow":
             return self._tf_call(step)
         s = keras.ops.cast(step, "int64")
-        if not self._bounded:
-            try:
-                concrete = int(keras.ops.convert_to_numpy(s))
-            except Exception as exc:  # a traced value (jax.jit): no Python fallback there
-                raise ValueError(
-                    f"{self.identity.ref} has no horizon: under a traced backend pass "
-                    "total_steps to client.schedule() so the whole run is in the table"
-                ) from exc
-            if concrete >= self._n:
-                return keras.ops.convert_to_tensor(self._curve.value(concrete), dtype=self.dtype)
+        if self.accumulation:
+            s = keras.ops.floor_divide(s, self.accumulation)
+        if self._bounded:
+            return self._lookup(s)
+        try:
+            concrete = int(keras.ops.convert_to_numpy(s))
+        except Exception:  # a traced value (jax.jit): the table must hold the run
+            self._check_compilable("a traced (jitted) step")
+            return keras.ops.where(s < self._n, self._lookup(s), keras.ops.cast(np.nan, self.dtype))
+        if concrete >= self._n:
+            return keras.ops.convert_to_tensor(self._curve.value(concrete), dtype=self.dtype)
+        return self._lookup(s)
+
+    def _lookup(self, s: Any) -> Any:
         return keras.ops.take(self._table, keras.ops.minimum(s, self._n - 1))
+
+    def _check_compilable(self, where: str) -> None:
+        """Raises ValueError when an open run with no declared length is compiled."""
+        if self._declared is None:
+            raise ValueError(
+                f"{self.identity.ref} has no horizon, and {where} cannot fetch values: pass "
+                "total_steps= to client.schedule() (or steps= to RegistrySchedule) so the "
+                "table holds the whole run"
+            )
 
     def _tf_call(self, step: Any) -> Any:
         import tensorflow as tf
 
         s = tf.cast(keras.ops.convert_to_tensor(step), tf.int64)
+        if self.accumulation:
+            s = tf.math.floordiv(s, self.accumulation)
         n = self._n
         if self._bounded:
             return tf.gather(self._table, tf.minimum(s, n - 1))
@@ -107,19 +168,32 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
             if concrete < n:
                 return tf.gather(self._table, concrete)
             return tf.constant(self._curve.value(concrete), dtype=self.dtype)
+        inside = tf.gather(self._table, tf.minimum(s, n - 1))
+        if _in_xla_context():
+            self._check_compilable("an XLA-compiled step (jit_compile)")
+            return tf.where(s < n, inside, tf.constant(np.nan, self.dtype))
 
         def beyond() -> Any:
             v = tf.numpy_function(self._value, [s], self.dtype, stateful=True)
             return tf.reshape(v, [])
 
-        return tf.cond(s < n, lambda: tf.gather(self._table, tf.minimum(s, n - 1)), beyond)
+        return tf.cond(s < n, lambda: inside, beyond)
 
     def _value(self, step: np.ndarray) -> np.ndarray:
-        return np.asarray(self._curve.value(int(step)), dtype=self.dtype)
+        try:
+            return np.asarray(self._curve.value(int(step)), dtype=self.dtype)
+        except ScheduleUnavailable as exc:
+            self.failure = exc  # the graph reports an UnknownError; this is the cause
+            raise
 
     def get_config(self) -> dict[str, Any]:
-        """The identity and dtype: what a saved model holds (never the values)."""
-        return {**self.identity.as_dict(), "dtype": self.dtype}
+        """The identity, dtype and sizes: what a saved model holds (never the values)."""
+        config: dict[str, Any] = {**self.identity.as_dict(), "dtype": self.dtype}
+        if self.steps is not None:
+            config["steps"] = self.steps
+        if self.accumulation:
+            config["gradient_accumulation_steps"] = self.accumulation
+        return config
 
     def __copy__(self) -> RegistrySchedule:
         return self  # immutable
@@ -129,6 +203,14 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __repr__(self) -> str:
         return f"RegistrySchedule({self.identity.ref!r}, table={self._n} steps)"
+
+
+def _in_xla_context() -> bool:
+    """Whether the graph being traced is compiled by XLA (`jit_compile=True`)."""
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
 def _constant(values: np.ndarray, backend: str) -> Any:

@@ -4,8 +4,10 @@ Imported by test_keras (TensorFlow backend, in the test process) and run as a sc
 for a MirroredStrategy over 2 logical CPUs or the torch backend of Keras:
 
     python tests/client/keras_fit.py REF TOTAL_STEPS MODE     (MODE: function|eager|mirrored)
+    python tests/client/keras_fit.py REF TOTAL_STEPS jit UPDATES STEPS_PER_EXECUTION
 
-prints one JSON line `{"iterations", "lr", "applied"}`. The server is STEPSIZE_URL, or
+prints one JSON line `{"iterations", "lr", "applied"}` (`jit`: `{"iterations", "applied"}`,
+see `fit_compiled`). The server is STEPSIZE_URL, or
 the cache alone with STEPSIZE_OFFLINE=1.
 
 Two records per step: `lr` is `optimizer.learning_rate` read by a callback at the start
@@ -70,8 +72,64 @@ def fit(
     return record
 
 
+def fit_compiled(
+    lr_schedule: Any,
+    updates: int,
+    *,
+    jit_compile: bool = True,
+    steps_per_execution: int = 1,
+    accumulation: int | None = None,
+) -> dict[str, Any]:
+    """`fit` compiled (`jit_compile`, `steps_per_execution`), no callback in the loop.
+
+    The lr each update applied is read from the weights after `fit`: micro-batch `t` is
+    the one-hot `e_t`, the loss is the model's output, so the gradient of the kernel is
+    `e_t`; under plain SGD update `n` moves only the entries of its micro-batches, by
+    `-lr / k` (k = accumulation, a power of two: exact in float32).
+    Returns `{"iterations": optimizer.iterations after fit, "applied": [lr of update n]}`.
+    """
+    import keras
+    import numpy as np
+
+    k = accumulation or 1
+    micro = updates * k
+    model = keras.Sequential(
+        [
+            keras.Input((micro,)),
+            keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            learning_rate=lr_schedule, gradient_accumulation_steps=accumulation
+        ),
+        loss=lambda y_true, y_pred: keras.ops.mean(y_pred),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    x = np.eye(micro, dtype="float32")
+    y = np.zeros((micro, 1), dtype="float32")
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel)[:, 0].astype(np.float64)
+    applied = (-kernel[::k] * k).tolist()
+    assert (kernel[::k] == kernel[k - 1 :: k]).all()  # both micro-batches of an update
+    iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    return {"iterations": iterations, "applied": applied}
+
+
 def main() -> None:
     ref, total_steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if mode == "jit":
+        import stepsize
+
+        sched = stepsize.Client().schedule(ref, total_steps=total_steps)
+        updates, per_execution = int(sys.argv[4]), int(sys.argv[5])
+        record = fit_compiled(sched.keras(), updates, steps_per_execution=per_execution)
+        import keras
+
+        record["backend"] = keras.backend.backend()
+        print(json.dumps(record))
+        return
     strategy = None
     if mode == "mirrored":
         import tensorflow as tf

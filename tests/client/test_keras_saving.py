@@ -1,0 +1,99 @@
+"""A saved Keras model loads in a fresh process after `import stepsize` alone, and a value
+that cannot be had inside a Keras graph names its cause."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import stepsize
+import tensorflow as tf
+
+from .fakes import OPEN, WARMUP, expected
+
+
+def f32(values) -> list[float]:
+    return np.asarray(values, dtype=np.float32).astype(np.float64).tolist()
+
+
+def saved_model(lr, path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="mse")
+    model.fit(np.ones((16, 4)), np.zeros((16, 1)), epochs=1, verbose=0)
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "imports",
+    ["import stepsize, keras", "import keras, stepsize", "import stepsize; import tensorflow"],
+)
+def test_load_model_after_import_stepsize_alone(client, tmp_path, imports):
+    sched = client.schedule("team/warmup", total_steps=300)
+    path = saved_model(sched.keras(), tmp_path / "model.keras")
+    code = (
+        f"{imports}\n"
+        "import sys\n"
+        "assert 'stepsize.keras' not in sys.modules or 'keras' in sys.modules\n"
+        "import keras\n"
+        "m = keras.models.load_model(sys.argv[1])\n"
+        "print(type(m.optimizer._learning_rate).__module__, float(m.optimizer._learning_rate(250)))"
+    )
+    env = {
+        **os.environ,
+        "STEPSIZE_OFFLINE": "1",
+        "STEPSIZE_CACHE_DIR": str(tmp_path / "cache"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    module, value = out.stdout.split()[-2:]
+    assert module == "stepsize.keras"
+    assert float(value) == f32(expected(WARMUP, [250]))[0]
+
+
+def test_import_stepsize_registers_the_shim_lazily():
+    code = (
+        "import sys, stepsize\n"
+        "assert not {'keras', 'tensorflow', 'stepsize.keras'} & set(sys.modules)\n"
+        "import keras\n"
+        "print(keras.saving.get_registered_object('stepsize>RegistrySchedule'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-1] == "'stepsize.keras.RegistrySchedule'>"
+
+
+def test_value_that_cannot_be_had_in_a_graph_names_its_cause(fake, make_client):
+    client = make_client(chunk_steps=1000)
+    stepsize.set_default_client(client)
+    lr = client.schedule("team/open", total_steps=500).keras()
+    step = tf.Variable(0, dtype=tf.int64)
+    one = tf.function(lambda: lr(step))
+    assert float(one()) == f32(expected(OPEN, [0]))[0]
+    fake.down = True  # steps past the first chunk are neither loaded nor reachable
+    with pytest.raises(stepsize.ScheduleUnavailable):
+        lr(5000)  # eagerly: the exception itself
+    step.assign(5000)
+    with pytest.raises(tf.errors.OpError, match=r"ScheduleUnavailable: team/open@1: steps \[5000"):
+        one()  # in a graph TensorFlow reports the Python error as its own
+    assert isinstance(lr.failure, stepsize.ScheduleUnavailable)
+    assert "steps [5000" in str(lr.failure)
