@@ -139,6 +139,7 @@ async def off_loop(
         f"the evaluation did not finish within {deadline_s:g} s; retry later, or ask for "
         "fewer steps at a time",
         extra={"deadline_s": deadline_s},
+        headers={"Retry-After": "1"},
     )
 
 

@@ -27,6 +27,10 @@ from .errors import ApiError
 from .params import Namespace
 
 ANONYMOUS = "anonymous"
+# The OpenAPI security scheme's name; `READ_SECURITY` documents a route that reads
+# (anonymous while public reads are on, else any token) without the `Reader` dependency.
+BEARER = "bearer"
+READ_SECURITY: list[dict[str, list[str]]] = [{}, {BEARER: []}]
 
 
 async def get_settings(request: Request) -> Settings:

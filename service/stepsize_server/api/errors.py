@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -80,6 +81,7 @@ _TABLE = (
     ErrorCode("invalid_step", 422, "Unprocessable Entity"),
     ErrorCode("range_too_large", 422, "Unprocessable Entity"),
     ErrorCode("cost_too_large", 422, "Unprocessable Entity"),
+    ErrorCode("unbound_template", 422, "Unprocessable Entity"),
     ErrorCode("header_too_large", 431, "Request Header Fields Too Large"),
     ErrorCode("internal_error", 500, "Internal Server Error"),
     ErrorCode("unavailable", 503, "Service Unavailable"),
@@ -143,15 +145,22 @@ def from_schedule_error(exc: ScheduleError, *, at: str = "") -> ApiError:
         extra.update(
             cost=exc.cost, budget=exc.budget, per_step=exc.per_step, max_steps=exc.max_steps
         )
+    headers: dict[str, str] = {}
     if isinstance(exc, EvaluationTimeout):
+        # Not the request's fault: the server was too busy to finish in time.
         extra.update(done=exc.done, total=exc.total)
+        headers["Retry-After"] = "1"
     if isinstance(exc, InvalidDefinition):
         errors = [{"path": at + e["path"], "message": e["message"]} for e in exc.errors]
     else:
         errors = [{"path": at, "message": str(exc)}]
     code = getattr(exc, "code", "validation_error")
     return ApiError(
-        code if code in ERROR_CODES else "validation_error", str(exc), errors=errors, extra=extra
+        code if code in ERROR_CODES else "validation_error",
+        str(exc),
+        errors=errors,
+        extra=extra,
+        headers=headers,
     )
 
 
@@ -252,9 +261,41 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         code, detail = "invalid_json", "the request body is not valid UTF-8"
     elif status == 404:
         detail = f"no such resource: {request.method} {request.url.path}"
-    elif status == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem_response(code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == 405:
+        allowed = allowed_methods(request) or headers.get("Allow", "")
+        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        headers["Allow"] = allowed
+    return problem_response(code, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str | None:
+    """The `Allow` header of a 405: every method the API document gives the path (and
+    HEAD with GET, which Starlette serves). Starlette's own lists only the first matching
+    route's methods, and each method of a path is a route of its own here. None when the
+    path is not in the document."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = request.app.state.allowed_methods = _method_table(request.app.openapi())
+    for pattern, methods in table:
+        if pattern.fullmatch(request.url.path):
+            return ", ".join(methods)
+    return None
+
+
+def _method_table(document: dict[str, Any]) -> list[tuple[re.Pattern[str], list[str]]]:
+    """(path template as a regex, its methods) for every path of an OpenAPI document."""
+    table = []
+    for template, item in document.get("paths", {}).items():
+        methods = {m.upper() for m in item if m in _HTTP_METHODS}
+        if "GET" in methods:
+            methods.add("HEAD")
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        table.append((re.compile(pattern), sorted(methods)))
+    return table
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

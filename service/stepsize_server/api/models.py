@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..schedules import MAX_STEP
-from .params import MAX_VERSION, STEPS_PER_EPOCH, JsonInt
+from ..store.tokens import SCOPE_PATTERN
+from .params import JSON_INTEGER, STEPS_PER_EPOCH, TOTAL_STEPS, VERSION_NUMBER
 
 # allOf: pydantic resolves a bare $ref that has sibling keys (the field's title) against
 # its own definitions, where `Schedule` is not; app.openapi() adds it to the components.
@@ -24,6 +25,11 @@ Labels = Annotated[
     Field(max_length=64, description="free-form key/value strings"),
 ]
 MAX_POST_STEPS = 100_000
+TEMPLATE_DIGEST = Field(None, description="a run-length template's own digest (the version's)")
+BOUND_DIGEST = Field(
+    None, description="a template's binding to total_steps: its digest (also `digest`)"
+)
+TotalStepsField = Annotated[int, TOTAL_STEPS.bounds(), JSON_INTEGER] | None
 
 
 class Input(BaseModel):
@@ -55,8 +61,14 @@ class VersionPublic(BaseModel):
     labels: dict[str, str]
     horizon: int | None = Field(
         description="the step after which the value is constant; null if it never settles "
-        "or depends on steps_per_epoch"
+        "or depends on steps_per_epoch (or, for a template, on total_steps)"
     )
+    template: bool = Field(
+        False,
+        description="true for a run-length template (lr queries need total_steps); "
+        "absent otherwise",
+    )
+    bound: Bound | None = Field(None, description="a template's binding for total_steps=")
 
 
 class VersionItem(FromRecord):
@@ -91,7 +103,7 @@ class ScheduleList(BaseModel):
 
 
 class TagUpdate(Input):
-    version: JsonInt = Field(ge=1, le=MAX_VERSION)
+    version: Annotated[int, VERSION_NUMBER.bounds(), JSON_INTEGER]
 
 
 class TagPublic(BaseModel):
@@ -101,10 +113,22 @@ class TagPublic(BaseModel):
     previous: int | None
 
 
+class Bound(BaseModel):
+    """A run-length template bound to one run length: an ordinary definition."""
+
+    total_steps: int
+    steps_per_epoch: int | None
+    definition: Definition
+    digest: str
+    horizon: int | None
+
+
 class LrPoint(BaseModel):
     schedule: str
     version: int
     digest: str
+    template_digest: str | None = TEMPLATE_DIGEST
+    bound_digest: str | None = BOUND_DIGEST
     step: int
     lr: float
 
@@ -113,6 +137,8 @@ class LrRange(BaseModel):
     schedule: str
     version: int
     digest: str
+    template_digest: str | None = TEMPLATE_DIGEST
+    bound_digest: str | None = BOUND_DIGEST
     start: int
     stop: int
     stride: int
@@ -127,6 +153,8 @@ class LrSteps(BaseModel):
     schedule: str
     version: int
     digest: str
+    template_digest: str | None = TEMPLATE_DIGEST
+    bound_digest: str | None = BOUND_DIGEST
     steps: list[int]
     lr: list[float]
 
@@ -140,13 +168,18 @@ class EvaluateRequest(Input):
     start: StepValue | None = None
     stop: StepValue | None = None
     stride: StepValue | None = None
-    steps_per_epoch: JsonInt | None = STEPS_PER_EPOCH.field()
+    steps_per_epoch: Annotated[int, STEPS_PER_EPOCH.bounds(), JSON_INTEGER] | None = (
+        STEPS_PER_EPOCH.field()
+    )
+    total_steps: TotalStepsField = TOTAL_STEPS.field()
 
 
 class EvaluateResult(BaseModel):
     """`step` and `lr` (a number), `steps` and `lr`, or `start`/`stop`/`stride` and `lr`."""
 
     digest: str
+    template_digest: str | None = TEMPLATE_DIGEST
+    bound_digest: str | None = BOUND_DIGEST
     step: int | None = None
     steps: list[int] | None = None
     start: int | None = None
@@ -157,6 +190,10 @@ class EvaluateResult(BaseModel):
 
 class ValidateRequest(Input):
     definition: Definition
+    total_steps: TotalStepsField = TOTAL_STEPS.field()
+    steps_per_epoch: Annotated[int, STEPS_PER_EPOCH.bounds(), JSON_INTEGER] | None = (
+        STEPS_PER_EPOCH.field()
+    )
 
 
 class ValidateResult(BaseModel):
@@ -164,6 +201,11 @@ class ValidateResult(BaseModel):
     digest: str
     horizon: int | None
     warnings: list[str]
+    template: bool = Field(
+        False,
+        description="true for a run-length template (durations such as 0.1dur); absent otherwise",
+    )
+    bound: Bound | None = Field(None, description="a template's binding for total_steps")
 
 
 class TypeParameter(BaseModel):
@@ -207,8 +249,17 @@ class AuditList(BaseModel):
     next_cursor: str | None
 
 
+Scope = Annotated[
+    str,
+    Field(
+        pattern=SCOPE_PATTERN.pattern,
+        description="`read`, `write:<namespace>`, `write:*` or `admin`",
+    ),
+]
+
+
 class TokenCreate(Input):
-    scopes: list[str] = Field(min_length=1, max_length=32)
+    scopes: list[Scope] = Field(min_length=1, max_length=32)
     description: str = Field("", max_length=200)
 
 

@@ -12,11 +12,15 @@ import functools
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 
 from ..schedules import Schedule
-from .errors import ERROR_CODES
+from .deps import BEARER, require_admin, require_read, require_write
+from .errors import ERROR_CODES, PROBLEM_JSON
+from .models import Problem
 
 COMPONENTS = "#/components/schemas/"
 _RAW_REF = "#/$defs/"
@@ -61,7 +65,12 @@ def schedule_schemas() -> dict[str, dict[str, Any]]:
         }
     }
     for def_name in sorted(defs, key=lambda d: rename[d]):
-        components[rename[def_name]] = rewrite(defs[def_name])
+        schema = rewrite(defs[def_name])
+        if "type" in schema.get("properties", {}):
+            # The discriminator: a definition without `type` is refused (422), so the
+            # document must not call it valid, though each model has it as a default.
+            schema["required"] = ["type", *(k for k in schema.get("required", []) if k != "type")]
+        components[rename[def_name]] = schema
     return components
 
 
@@ -89,8 +98,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if name in schemas:
                 raise RuntimeError(f"OpenAPI schema name collision: {name}")
             schemas[name] = schema
-        if "Problem" in schemas:
-            _document_error_codes(schemas["Problem"])
+        _document_problems(document)
+        _parameters_are_never_null(document)
+        _document_error_codes(schemas["Problem"])
+        _document_security(document)
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -105,3 +116,84 @@ def _document_error_codes(problem: dict[str, Any]) -> None:
     problem["x-error-codes"] = [
         {"code": e.code, "status": e.status, "title": e.title} for e in ERROR_CODES.values()
     ]
+
+
+PROBLEM_REF = {"$ref": COMPONENTS + "Problem"}
+PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+# Answered by any operation: a bad request or token, a path or version that does not
+# exist, a body too large, the server's own failure or overload.
+ANY_ERROR = {
+    "4XX": {"description": "a problem with the request (see `code`)", "content": PROBLEM_CONTENT},
+    "5XX": {"description": "the server failed or is overloaded", "content": PROBLEM_CONTENT},
+}
+
+
+def _document_problems(document: dict[str, Any]) -> None:
+    """Every error of every operation as `application/problem+json` (the `Problem`
+    schema), in place of FastAPI's `HTTPValidationError` in `application/json`."""
+    schemas = document["components"]["schemas"]
+    problem = Problem.model_json_schema(ref_template=COMPONENTS + "{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for path in document["paths"].values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = PROBLEM_CONTENT
+                    if status == "422":
+                        response["description"] = "invalid input: `errors` points at it"
+            for status, response in ANY_ERROR.items():
+                responses.setdefault(status, response)
+
+
+def _document_security(document: dict[str, Any]) -> None:
+    """The bearer scheme, and on each operation the token it needs: none or any for a
+    read (public reads are the default), one with a scope for a write or admin route."""
+    from .routes import ROUTERS  # here: the catalog route imports this module
+
+    document["components"]["securitySchemes"] = {
+        BEARER: {"type": "http", "scheme": "bearer", "description": "a stepsize token"}
+    }
+    for route in (route for router in ROUTERS for route in router.routes):
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        calls = _dependency_calls(route.dependant)
+        if require_write in calls or require_admin in calls:
+            security: list[dict[str, list[str]]] = [{BEARER: []}]
+        elif require_read in calls or (route.openapi_extra and "security" in route.openapi_extra):
+            security = [{}, {BEARER: []}]
+        else:
+            continue
+        for method in route.methods or ():
+            operation = document["paths"][route.path_format].get(method.lower())
+            if operation is not None:
+                operation.setdefault("security", security)
+
+
+def _dependency_calls(dependant: Dependant) -> set[Any]:
+    """Every callable `dependant` depends on, directly or through others."""
+    calls: set[Any] = set()
+    for sub in dependant.dependencies:
+        calls.add(sub.call)
+        calls |= _dependency_calls(sub)
+    return calls
+
+
+def _parameters_are_never_null(document: dict[str, Any]) -> None:
+    """A path, query or header parameter is a string or absent, never JSON null: drop the
+    `null` branch pydantic gives an optional parameter's schema (a fuzzer would send the
+    text `null`, which no parameter accepts)."""
+    for path in document["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                branches = schema.get("anyOf")
+                if not isinstance(branches, list):
+                    continue
+                kept = [b for b in branches if b != {"type": "null"}]
+                if len(kept) == 1:
+                    others = {k: v for k, v in schema.items() if k != "anyOf"}
+                    parameter["schema"] = {**kept[0], **others}

@@ -16,16 +16,21 @@ from fastapi import Query
 
 from .errors import ApiError
 from .names import NAME_PATTERN
-from .params import UrlInt
+from .params import LIMIT, URL_INTEGER
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
 # A key inside a cursor is a row id or version (a signed 64-bit column) or a name.
 MAX_CURSOR_INT = 2**63 - 1
 _NAME = re.compile(NAME_PATTERN)
-Limit = Annotated[UrlInt, Query(ge=1, le=500, description="page size")]
+Limit = Annotated[int, LIMIT.bounds(), URL_INTEGER, LIMIT.query()]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    str | None,
+    Query(
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="`next_cursor` of the previous page (opaque, base64url)",
+    ),
 ]
 
 

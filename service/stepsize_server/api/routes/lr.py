@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..compute import checkpoint, needs_thread, off_loop
-from ..deps import CacheDep, DbDep, MetricsDep, Reader, require_read
+from ..deps import READ_SECURITY, CacheDep, DbDep, MetricsDep, Reader, require_read
 from ..errors import ApiError
 from ..fastparams import names, openapi_parameters, parse
 from ..models import LrPoint, LrRange, LrSteps, LrStepsRequest
@@ -25,6 +25,7 @@ from ..params import (
     Namespace,
     StepsPerEpoch,
     TagQuery,
+    TotalSteps,
     VersionQuery,
     check_selector,
 )
@@ -38,7 +39,7 @@ from ..representations import (
     stream_lr_range,
     streams,
 )
-from ..values import StepRange, evaluate, resolve, valid_steps
+from ..values import StepRange, evaluate, resolve, select, valid_steps
 
 router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
 
@@ -47,7 +48,10 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 VALUE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "values; headers X-Stepsize-Version, X-Stepsize-Digest, ETag, "
-        "Cache-Control (immutable when pinned by version)",
+        "Cache-Control (immutable when pinned by version). For a run-length template "
+        "(bound by total_steps=) X-Stepsize-Digest and `digest` are the bound "
+        "definition's, X-Stepsize-Template-Digest and `template_digest` the version's, "
+        "and `bound_digest` repeats the bound one",
         "content": {NPY: _BINARY, CSV: {"schema": {"type": "string"}}},
     },
     304: {"description": "If-None-Match matched the ETag"},
@@ -59,12 +63,13 @@ VALUE_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=LrPoint | LrRange,
     responses=VALUE_RESPONSES,
     summary="learning rate at a step or over a range",
-    openapi_extra=openapi_parameters(LrQuery),
+    openapi_extra={**openapi_parameters(LrQuery), "security": READ_SECURITY},
 )
 async def get_lr(request: Request) -> Response:
     """`step=N` answers `{schedule, version, digest, step, lr}` as JSON. `stop=` (with
     optional `start`, `stride`: Python's range) answers by Accept: JSON (<= 1,000,000
-    values), `.npy` (float64, <= 10,000,000) or CSV (`step,lr`)."""
+    values), `.npy` (float64, <= 10,000,000) or CSV (`step,lr`). A run-length template
+    needs `total_steps=` (it binds it; 422 without)."""
     # The registry's hot path: parameters are validated in one step (see fastparams),
     # authorization is called directly rather than through FastAPI's dependency machinery
     # (the same function as every `Reader` route), and a pinned version is served from
@@ -74,6 +79,7 @@ async def get_lr(request: Request) -> Response:
     query = parse(LrQuery, request)
     step, start, stop, stride = query.step, query.start, query.stop, query.stride
     version, tag, steps_per_epoch = query.version, query.tag, query.steps_per_epoch
+    total_steps = query.total_steps
     state = request.app.state
     db, cache, metrics = state.db, state.cache, state.metrics
     check_selector(version, tag)
@@ -82,37 +88,42 @@ async def get_lr(request: Request) -> Response:
     if step is None and stop is None:
         raise _query_error("give step=N, or stop= (with optional start=, stride=)", "stop")
     pinned = await resolve(db, cache, namespace=namespace, name=name, version=version, tag=tag)
+    chosen = await select(cache, pinned, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    compiled, digest = chosen.compiled, chosen.digest
     spe = "" if steps_per_epoch is None else str(steps_per_epoch)
     if step is not None:
-        tag_value = etag(pinned.digest, f"step={step}&spe={spe}", JSON)
-        headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+        tag_value = etag(digest, f"step={step}&spe={spe}", JSON)
+        headers = chosen.headers(lr_headers(pinned.version, digest, tag_value, version is not None))
         if matches(request.headers.get("if-none-match"), tag_value):
             return not_modified(headers)
 
         # One step skips the array bookkeeping of a range; on the event loop unless the
         # schedule is stepped (its first far query computes every step before it).
-        if needs_thread(pinned.compiled, 1):
+        if needs_thread(compiled, 1):
 
             def one() -> float:
                 grid = np.array([step], dtype=np.int64)
                 return float(
-                    evaluate(pinned.compiled, grid, steps_per_epoch=steps_per_epoch,
+                    evaluate(compiled, grid, steps_per_epoch=steps_per_epoch,
                              metrics=metrics, kind="single")[0]
                 )  # fmt: skip
 
             value = await off_loop(request, one)
         else:
-            value = pinned.compiled.value(step, steps_per_epoch=steps_per_epoch)
+            value = compiled.value(step, steps_per_epoch=steps_per_epoch)
             metrics.evaluated("single", 1)
         # Formatted directly (5x faster than json.dumps): names match NAME_PATTERN and the
         # digest is hex, so nothing needs escaping, and the value is finite (checked by
         # evaluate), so its repr is a JSON number.
-        body = b'{"schedule":"%s","version":%d,"digest":"%s","step":%d,"lr":%s}' % (
+        digests = chosen.digests().items()
+        extra = b"".join(b',"%s":"%s"' % (k.encode(), v.encode()) for k, v in digests)
+        body = b'{"schedule":"%s","version":%d,"digest":"%s","step":%d,"lr":%s%s}' % (
             pinned.schedule.encode(),
             pinned.version,
-            pinned.digest.encode(),
+            digest.encode(),
             step,
             repr(value).encode(),
+            extra,
         )
         return respond(body, JSON, headers)
 
@@ -120,31 +131,32 @@ async def get_lr(request: Request) -> Response:
     steps = StepRange(start=start or 0, stop=stop, stride=stride or 1)
     media = negotiate(request.headers.get("accept"))
     check_size(steps.count, media)
-    tag_value = etag(pinned.digest, f"{steps.query}&spe={spe}", media)
-    headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+    tag_value = etag(digest, f"{steps.query}&spe={spe}", media)
+    headers = chosen.headers(lr_headers(pinned.version, digest, tag_value, version is not None))
     if matches(request.headers.get("if-none-match"), tag_value):
         return not_modified(headers)
     payload = {
         "schedule": pinned.schedule,
         "version": pinned.version,
-        "digest": pinned.digest,
+        "digest": digest,
+        **chosen.digests(),
         **steps.payload(),
     }
     if streams(media, steps.count):  # big .npy/CSV: computed and sent in chunks
         return await stream_lr_range(
-            request, media, range(steps.start, steps.stop, steps.stride), pinned.compiled,
+            request, media, range(steps.start, steps.stop, steps.stride), compiled,
             steps_per_epoch=steps_per_epoch, metrics=metrics, headers=headers,
         )  # fmt: skip
 
     def compute() -> bytes:
         grid = steps.steps()
         values = evaluate(
-            pinned.compiled, grid, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="range"
+            compiled, grid, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="range"
         )
         checkpoint()
         return encode(media, payload, grid, values)
 
-    if needs_thread(pinned.compiled, steps.count):
+    if needs_thread(compiled, steps.count):
         return respond(await off_loop(request, compute), media, headers)
     return respond(compute(), media, headers)
 
@@ -167,27 +179,32 @@ async def post_lr(
     version: VersionQuery = None,
     tag: TagQuery = None,
     steps_per_epoch: StepsPerEpoch = None,
+    total_steps: TotalSteps = None,
 ) -> Response:
     """`{"steps": [...]}` (at most 100,000) answers `{schedule, version, digest, steps, lr}`
-    as JSON, or the values as `.npy`/CSV by Accept."""
+    as JSON, or the values as `.npy`/CSV by Accept. A run-length template needs
+    `total_steps=`."""
     check_selector(version, tag)
     media = negotiate(request.headers.get("accept"))
     pinned = await resolve(db, cache, namespace=namespace, name=name, version=version, tag=tag)
+    chosen = await select(cache, pinned, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    compiled, digest = chosen.compiled, chosen.digest
     steps = valid_steps(body.steps, at="/body/steps").astype(np.int64)
     fingerprint = hashlib.blake2b(steps.tobytes(), digest_size=16).hexdigest()
     spe = "" if steps_per_epoch is None else str(steps_per_epoch)
-    tag_value = etag(pinned.digest, f"steps={fingerprint}&spe={spe}", media)
-    headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+    tag_value = etag(digest, f"steps={fingerprint}&spe={spe}", media)
+    headers = chosen.headers(lr_headers(pinned.version, digest, tag_value, version is not None))
     payload = {
         "schedule": pinned.schedule,
         "version": pinned.version,
-        "digest": pinned.digest,
+        "digest": digest,
+        **chosen.digests(),
         "steps": steps.tolist(),
     }
 
     def compute() -> bytes:
         values = evaluate(
-            pinned.compiled,
+            compiled,
             steps,
             steps_per_epoch=steps_per_epoch,
             metrics=metrics,
@@ -196,7 +213,7 @@ async def post_lr(
         checkpoint()
         return encode(media, payload, steps, values)
 
-    if needs_thread(pinned.compiled, int(steps.size)):
+    if needs_thread(compiled, int(steps.size)):
         return respond(await off_loop(request, compute), media, headers)
     return respond(compute(), media, headers)
 

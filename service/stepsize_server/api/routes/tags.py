@@ -17,15 +17,19 @@ from ..params import Name, Namespace, TagName
 
 router = APIRouter(prefix="/v1/schedules", tags=["tags"])
 
+# `*`, or a version as ASCII digits, bare or as an entity tag (`3`, `"3"`, `W/"3"`):
+# str.isdigit() would also take `²` or `٣`, which int() refuses.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
 IfMatchHeader = Annotated[
     str | None,
     Header(
         alias="If-Match",
+        # Documented, and checked by parse_if_match (whose message says what to send).
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
         description='the tag\'s current version (e.g. 3 or "3"), or *; leave out to create',
     ),
 ]
-# ASCII digits only: str.isdigit() is also true of `²` or `٣`, which int() refuses.
-_VERSION_DIGITS = re.compile(r"[0-9]{1,9}")
 PRECONDITION: dict[int | str, dict[str, Any]] = {
     412: {"description": "If-Match does not name the tag's current version"}
 }
@@ -95,21 +99,19 @@ def delete_tag(
 
 def parse_if_match(value: str | None) -> IfMatch:
     """`3`, `"3"`, `W/"3"` -> 3; `*` -> "*"; absent -> None. Raises ApiError 422 for
-    anything else."""
+    anything else (the header is also declared with IF_MATCH_PATTERN, so FastAPI refuses
+    most before this runs)."""
     if value is None:
         return None
     text = value.strip()
-    if text == "*":
-        return "*"
-    text = text.removeprefix("W/").strip('"')
-    if _VERSION_DIGITS.fullmatch(text):
-        return int(text)
-    raise ApiError(
-        "validation_error",
-        f"If-Match must be the tag's current version number (ASCII digits, such as 3 or "
-        f'"3") or *. Received: {value[:80]!r}',
-        errors=[{"path": "/header/If-Match", "message": "expected a version number or *"}],
-    )
+    if not _IF_MATCH.fullmatch(text):
+        raise ApiError(
+            "validation_error",
+            f"If-Match must be the tag's current version number (ASCII digits, such as 3 or "
+            f'"3") or *. Received: {value[:80]!r}',
+            errors=[{"path": "/header/If-Match", "message": "expected a version number or *"}],
+        )
+    return "*" if text == "*" else int(text.removeprefix("W/").strip('"'))
 
 
 def _not_latest(tag: str) -> str:
