@@ -125,16 +125,22 @@ def tokens(live_server: LiveServer) -> dict[str, str]:
     }
 
 
+def refuses_anonymous_and_unknown_tokens(client: httpx.Client, method: str, path: str) -> None:
+    """401 `unauthorized` (naming the token, with WWW-Authenticate) without a token, 401
+    `invalid_token` with an unknown one."""
+    body = problem(call(client, method, path, None), 401, "unauthorized")
+    assert "token" in body["detail"]
+    assert call(client, method, path, None).headers["www-authenticate"].startswith("Bearer")
+    problem(call(client, method, path, "ssz_not-a-real-token"), 401, "invalid_token")
+
+
 @pytest.mark.parametrize(("method", "path"), routes_of(WRITE) + routes_of(ADMIN))
 def test_writes_refuse_missing_and_wrong_scope_tokens(
     anon: httpx.Client, tokens: dict[str, str], method: str, path: str
 ) -> None:
-    body = problem(call(anon, method, path, None), 401, "unauthorized")
-    assert "token" in body["detail"]
-    assert call(anon, method, path, None).headers["www-authenticate"].startswith("Bearer")
+    refuses_anonymous_and_unknown_tokens(anon, method, path)
     problem(call(anon, method, path, tokens["read"]), 403, "forbidden")
     problem(call(anon, method, path, tokens["other"]), 403, "forbidden")
-    problem(call(anon, method, path, "ssz_not-a-real-token"), 401, "invalid_token")
     if ROUTES[(method, path)] == ADMIN:
         problem(call(anon, method, path, tokens["writer"]), 403, "forbidden")
 
@@ -154,10 +160,7 @@ def test_reads_are_open_when_public_reads_are_on(
 def test_token_routes_need_a_token_even_with_public_reads(
     anon: httpx.Client, tokens: dict[str, str], method: str, path: str
 ) -> None:
-    body = problem(call(anon, method, path, None), 401, "unauthorized")
-    assert "token" in body["detail"]
-    assert call(anon, method, path, None).headers["www-authenticate"].startswith("Bearer")
-    problem(call(anon, method, path, "ssz_not-a-real-token"), 401, "invalid_token")
+    refuses_anonymous_and_unknown_tokens(anon, method, path)
     for kind in ("read", "other", "writer", "admin"):
         response = call(anon, method, path, tokens[kind])
         assert response.status_code == 200, (method, path, kind, response.text)
