@@ -1,7 +1,8 @@
 """Publishing: definition dicts from what users publish, and the answer to a publish.
 
 `to_definition` accepts a definition dict, a Keras `LearningRateSchedule`, a torch
-scheduler, or a pinned `Schedule` (whose version's definition is read from the server).
+scheduler, a scheduler of `transformers.get_scheduler` (an `hf.*` definition), or a pinned
+`Schedule` (whose version's definition is read from the server).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class Published:
 
 
 def to_definition(obj: Any, registry: Registry) -> dict[str, Any]:
-    """A definition dict from a dict, a Keras schedule, a torch scheduler or a Schedule.
+    """A definition dict from a dict, a Keras schedule, a torch scheduler, a
+    `transformers.get_scheduler` scheduler (its `hf.*` definition, `base_lr` the
+    optimizer's initial lr) or a Schedule.
 
     Raises TypeError for any other object (and for framework schedules the registry
     cannot evaluate); a `Schedule`'s definition is read through `registry`.
@@ -43,6 +46,10 @@ def to_definition(obj: Any, registry: Registry) -> dict[str, Any]:
     if isinstance(obj, Schedule):
         definition: dict[str, Any] = registry.version(Ref.parse(obj.ref))["definition"]
         return definition
+    from .integrations.hf_schedulers import definition_from_hf, is_hf_scheduler
+
+    if is_hf_scheduler(obj):  # a LambdaLR of transformers: checked before torch's
+        return definition_from_hf(obj)
     package = type(obj).__module__.split(".", 1)[0]
     if package in {"keras", "tf_keras", "tensorflow"} or hasattr(obj, "get_config"):
         from .keras import definition_from_keras
