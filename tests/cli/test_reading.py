@@ -93,3 +93,10 @@ def test_lr_needs_a_step_or_a_range(stepsize, published):
     assert both.code == 2
     negative = stepsize("lr", "read/linear", "-3")
     assert negative.code == 2
+
+
+def test_json_before_the_command_too(stepsize, published):
+    before = stepsize("--json", "ls", "--namespace", "read")
+    after = stepsize("ls", "--namespace", "read", "--json")
+    assert before.code == 0 and before.json() == after.json()
+    assert {"linear", "other"} <= {item["name"] for item in before.json()}
