@@ -81,7 +81,8 @@ class StepsizeTrainer(transformers.Trainer):
                 total_steps=num_training_steps,
                 steps_per_epoch=self.stepsize_steps_per_epoch,
             )
-            self.lr_scheduler = self.stepsize_schedule.torch_scheduler(optimizer)
+            # transformers annotates the attribute as LambdaLR; it takes any LRScheduler
+            self.lr_scheduler = self.stepsize_schedule.torch_scheduler(optimizer)  # type: ignore[assignment]
             self._created_lr_scheduler = True
-        scheduler: torch.optim.lr_scheduler.LRScheduler = self.lr_scheduler
-        return scheduler
+        assert self.lr_scheduler is not None
+        return self.lr_scheduler
