@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.api.conftest import PROBLEM_JSON, publish, published
 
@@ -163,6 +165,7 @@ def test_a_template_without_total_steps_is_a_422_naming_it(
         body = problem(response)
         assert "total_steps=" in body["detail"] and "run-length template" in body["detail"]
         assert body["errors"][0]["path"] == "/query/total_steps"
+        assert body["code"] == "unbound_template"
 
 
 def test_a_binding_invalid_for_that_length_is_a_422(admin: httpx.Client, ns: str) -> None:
@@ -207,6 +210,7 @@ def test_evaluate_binds_a_template(admin: httpx.Client) -> None:
 
     missing = problem(admin.post("/v1/evaluate", json={"definition": TEMPLATE, "step": 3}))
     assert missing["errors"][0]["path"] == "/body/total_steps"
+    assert missing["code"] == "unbound_template"
     assert "total_steps=" in missing["detail"]
 
 
@@ -268,3 +272,34 @@ def test_validate_rejects_a_binding_invalid_for_the_given_total(admin: httpx.Cli
     body = problem(admin.post("/v1/validate", json={"definition": short, "total_steps": 50}))
     assert body["errors"][0]["path"] == "/body/definition/steps"
     assert body["errors"][0]["message"].startswith("bound for total_steps=50: ")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    warm=st.integers(10, 990),  # both parts at least one step at 100 steps
+    total=st.integers(1000, 200_000),
+    stride=st.integers(1, 997),
+)
+def test_binding_over_http_equals_the_hand_written_schedule(
+    admin: httpx.Client, warm: int, total: int, stride: int
+) -> None:
+    """A warmup of `warm`/1000 of the run then a cosine over the rest, bound by the server
+    for `total` steps, gives the values and digest of the same schedule written by hand."""
+    template = {
+        "type": "warmup",
+        "steps": f"{warm / 1000:g}dur",
+        "schedule": {"type": "cosine", "start": 0.1, "steps": f"{(1000 - warm) / 1000:g}dur"},
+    }
+    hand = {
+        "type": "warmup",
+        "steps": warm * total // 1000,
+        "schedule": {"type": "cosine", "start": 0.1, "steps": (1000 - warm) * total // 1000},
+    }
+    span = {"start": 0, "stop": total + 2, "stride": stride}
+    bound = admin.post("/v1/evaluate", json={"definition": template, "total_steps": total, **span})
+    want = admin.post("/v1/evaluate", json={"definition": hand, **span})
+    assert bound.status_code == 200, bound.text
+    assert bound.json()["lr"] == want.json()["lr"]
+    assert bound.json()["digest"] == want.json()["digest"]

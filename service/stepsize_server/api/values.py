@@ -84,7 +84,7 @@ async def select(
     """The compiled curve of `pinned` for this request: a template bound by `total_steps`
     (compiled once per binding, cached), anything else as stored (`total_steps` ignored).
 
-    Raises ApiError 422 (`validation_error` at `{at}/total_steps`) for a template without
+    Raises ApiError 422 (`unbound_template` at `{at}/total_steps`) for a template without
     `total_steps`, and `invalid_definition` when its binding for that length is invalid
     (messages prefixed "bound for total_steps=N", pointers into the stored definition)."""
     if not pinned.template:
@@ -125,7 +125,7 @@ def unbound_error(what: str, *, at: str) -> ApiError:
         "total_steps= (the run's number of optimizer updates) to bind it"
     )
     return ApiError(
-        "validation_error",
+        "unbound_template",
         message,
         errors=[{"path": f"{at}/total_steps", "message": "required to bind a template"}],
     )
