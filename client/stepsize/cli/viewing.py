@@ -10,7 +10,14 @@ import typer
 
 from .app import JsonFlag, StepsPerEpoch, Stop, session
 from .charts import image_chart, terminal_chart
-from .compare import MAX_COMPARED_STEPS, compare_values, definition_diff, resolve, span_of
+from .compare import (
+    MAX_COMPARED_STEPS,
+    ValueDiff,
+    compare_values,
+    definition_diff,
+    resolve,
+    span_of,
+)
 from .output import EXIT_FAILED, CommandFailed, UsageProblem, emit_json, parse_ref
 
 # Plot at most this many points (a terminal chart marks each column's min and max).
@@ -42,8 +49,7 @@ def diff(
         )
     lines = definition_diff(a, b)
     if a.digest == b.digest:  # the same normalized definition: the same curve
-        values = compare_values(lambda s, e: np.zeros(e - s), lambda s, e: np.zeros(e - s), 0)
-        values.stop = end
+        values = ValueDiff(end)
     else:
         values = compare_values(
             lambda s, e: client.values(a.pinned, s, e, steps_per_epoch=steps_per_epoch),
