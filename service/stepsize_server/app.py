@@ -71,5 +71,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout)
     app.add_middleware(HeadLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log)
-    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app, ROUTERS)  # type: ignore[method-assign]
     return app

@@ -99,9 +99,17 @@ def test_client_reads_the_environment(monkeypatch, tmp_path):
 # (STYLE.md: shims -> pinning -> curves -> transport -> errors; the shims never import
 # client.py, and nothing imports the package's __init__).
 LAYERS = [
-    ["stepsize", "stepsize.cli"],
+    ["stepsize", "stepsize.cli.__main__"],
+    ["stepsize.integrations.transformers", "stepsize.integrations.lightning"],
+    ["stepsize.integrations"],
+    ["stepsize.cli"],
+    ["stepsize.cli.commands"],
+    ["stepsize.cli.reading", "stepsize.cli.viewing", "stepsize.cli.writing"],
+    ["stepsize.cli.app", "stepsize.cli.charts", "stepsize.cli.compare"],
+    ["stepsize.cli.output"],
     ["stepsize.client"],
     ["stepsize.publishing"],
+    ["stepsize.integrations.hf_schedulers"],
     ["stepsize.schedule"],
     ["stepsize.keras", "stepsize.torch", "stepsize.distributed"],
     ["stepsize.pinning"],

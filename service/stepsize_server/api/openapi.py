@@ -9,9 +9,10 @@ full union is one `$ref` to the component `Schedule`."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -82,7 +83,7 @@ def _is_union(node: dict[str, Any], union_refs: set[str]) -> bool:
     return refs == union_refs
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
+def build_openapi(app: FastAPI, routers: Sequence[APIRouter]) -> dict[str, Any]:
     """FastAPI's document for `app` plus the schedule language's schemas and the error
     codes of `ERROR_CODES` (cached on the app). Raises RuntimeError if a language schema
     name collides with an API model's."""
@@ -101,7 +102,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         _document_problems(document)
         _parameters_are_never_null(document)
         _document_error_codes(schemas["Problem"])
-        _document_security(document)
+        _document_security(document, routers)
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -149,15 +150,13 @@ def _document_problems(document: dict[str, Any]) -> None:
                 responses.setdefault(status, response)
 
 
-def _document_security(document: dict[str, Any]) -> None:
+def _document_security(document: dict[str, Any], routers: Sequence[APIRouter]) -> None:
     """The bearer scheme, and on each operation the token it needs: none or any for a
     read (public reads are the default), one with a scope for a write or admin route."""
-    from .routes import ROUTERS  # here: the catalog route imports this module
-
     document["components"]["securitySchemes"] = {
         BEARER: {"type": "http", "scheme": "bearer", "description": "a stepsize token"}
     }
-    for route in (route for router in ROUTERS for route in router.routes):
+    for route in (route for router in routers for route in router.routes):
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         calls = _dependency_calls(route.dependant)
