@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import stepsize
-from stepsize import curves
 
+from tests.client.conftest import FAST
+from tests.client.conftest import _isolated as _isolated  # autouse: a cache per test
 from tests.support.live_server import LiveServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-FAST = stepsize.Retry(attempts=3, timeout=5.0, backoff=0.01, max_backoff=0.02)
+# A warmup of a tenth of the run, then a cosine over the rest: the template both
+# trainers bind to their run's length.
+WARMUP_TEMPLATE = {
+    "type": "warmup",
+    "steps": "0.1dur",
+    "schedule": {"type": "cosine", "start": 0.1, "steps": "0.9dur", "end": 0.001},
+}
 
 
 class Registry:
@@ -68,16 +74,3 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         yield Registry(server)
     finally:
         server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own disk cache and an empty memory cache."""
-    monkeypatch.setenv("STEPSIZE_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("STEPSIZE_OFFLINE", "STEPSIZE_TOKEN", "STEPSIZE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    curves.forget_all()
-    stepsize.set_default_client(None)
-    yield
-    curves.forget_all()
-    stepsize.set_default_client(None)

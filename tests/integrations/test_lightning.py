@@ -18,15 +18,10 @@ from lightning.pytorch.loggers import Logger
 from stepsize import curves
 from stepsize.integrations.lightning import lr_scheduler_config
 
-from .conftest import Registry
+from .conftest import WARMUP_TEMPLATE, Registry
 
 SAMPLES, BATCH, ACCUMULATION, EPOCHS = 32, 2, 2, 3
 UPDATES = SAMPLES // BATCH // ACCUMULATION * EPOCHS  # 24 optimizer updates
-TEMPLATE = {
-    "type": "warmup",
-    "steps": "0.1dur",
-    "schedule": {"type": "cosine", "start": 0.1, "steps": "0.9dur", "end": 0.001},
-}
 
 
 class Recorder(Logger):
@@ -106,7 +101,7 @@ def fit(
 def test_records_the_registry_value_at_every_optimizer_step(
     registry: Registry, tmp_path: Path
 ) -> None:
-    registry.publish("lightning/warm", TEMPLATE)
+    registry.publish("lightning/warm", WARMUP_TEMPLATE)
     recorder, model = fit(tmp_path / "run", registry.client())
     expected = registry.values("lightning/warm@1", UPDATES, total_steps=UPDATES)
     # one optimizer update per two batches: each update's lr is logged at both batches
@@ -128,7 +123,7 @@ def test_records_the_registry_value_at_every_optimizer_step(
 
 
 def test_total_steps_given_or_estimated(registry: Registry) -> None:
-    registry.publish("lightning/warm", TEMPLATE)
+    registry.publish("lightning/warm", WARMUP_TEMPLATE)
     client = registry.client()
     opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
     config = lr_scheduler_config(opt, "lightning/warm", total_steps=50, client=client)
@@ -146,7 +141,7 @@ def test_total_steps_given_or_estimated(registry: Registry) -> None:
 
 def test_clear_errors_without_a_length(registry: Registry) -> None:
     opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="trainer=self.trainer .* or total_steps=N"):
+    with pytest.raises(ValueError, match=r"trainer=self.trainer .* or total_steps=N"):
         lr_scheduler_config(opt, "lightning/warm", client=registry.client())
 
     class Endless:

@@ -17,15 +17,10 @@ import transformers
 from stepsize import curves
 from stepsize.integrations.transformers import StepsizeTrainer
 
-from .conftest import Registry
+from .conftest import WARMUP_TEMPLATE, Registry
 
 SAMPLES, BATCH, ACCUMULATION, EPOCHS = 64, 2, 2, 3
 UPDATES = SAMPLES // BATCH // ACCUMULATION * EPOCHS  # 48 optimizer updates
-WARM_TEMPLATE = {
-    "type": "warmup",
-    "steps": "0.1dur",
-    "schedule": {"type": "cosine", "start": 0.1, "steps": "0.9dur", "end": 0.001},
-}
 
 
 class Tiny(torch.nn.Module):
@@ -131,7 +126,7 @@ def test_same_alignment_as_hf_own_scheduler(registry: Registry, tmp_path: Path) 
 def test_a_template_binds_to_the_run_and_resumes_identically(
     registry: Registry, tmp_path: Path
 ) -> None:
-    registry.publish("trainers/warm", WARM_TEMPLATE)
+    registry.publish("trainers/warm", WARMUP_TEMPLATE)
     client = registry.client()
     logged, trainer = train(tmp_path / "run", schedule="trainers/warm", client=client)
     assert isinstance(trainer, StepsizeTrainer) and trainer.stepsize_schedule is not None
