@@ -123,7 +123,8 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._declared = declared
         self._n = n = min(n, MAX_VALUES_PER_REQUEST)
         self._backend = keras.backend.backend()
-        self._table = _constant(curve.prefix(n).astype(dtype), self._backend)
+        self._values = curve.prefix(n).astype(dtype)
+        self._table = _constant(self._values, self._backend)
 
     def __call__(self, step: Any) -> Any:
         if self._backend == "tensorflow":
@@ -161,14 +162,16 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         if self.accumulation:
             s = tf.math.floordiv(s, self.accumulation)
         n = self._n
-        if self._bounded:
-            return tf.gather(self._table, tf.minimum(s, n - 1))
         if tf.executing_eagerly():
-            concrete = int(s)
+            concrete = min(int(s), n - 1) if self._bounded else int(s)
             if concrete < n:
                 return tf.gather(self._table, concrete)
             return tf.constant(self._curve.value(concrete), dtype=self.dtype)
-        inside = tf.gather(self._table, tf.minimum(s, n - 1))
+        # a constant of the graph, not a captured tensor: XLA folds it into the compiled
+        # step instead of taking the table as an input at every call
+        inside = tf.gather(tf.constant(self._values), tf.minimum(s, n - 1))
+        if self._bounded:
+            return inside
         if _in_xla_context():
             self._check_compilable("an XLA-compiled step (jit_compile)")
             return tf.where(s < n, inside, tf.constant(np.nan, self.dtype))

@@ -117,6 +117,34 @@ def fit_compiled(
     return {"iterations": iterations, "applied": applied}
 
 
+def load_in_fresh_process(path: Any, cache_dir: Any, imports: str) -> str:
+    """`keras.models.load_model(path)` in a new offline process after `imports`; returns
+    `"<module of the restored schedule> <its lr at step 250>"` (AssertionError if it fails)."""
+    import subprocess
+
+    code = (
+        f"{imports}\n"
+        "import sys, keras\n"
+        "lr = keras.models.load_model(sys.argv[1]).optimizer._learning_rate\n"
+        "print(type(lr).__module__, float(lr(250)))"
+    )
+    env = {
+        **os.environ,
+        "STEPSIZE_OFFLINE": "1",
+        "STEPSIZE_CACHE_DIR": str(cache_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return " ".join(out.stdout.split()[-2:])
+
+
 def main() -> None:
     ref, total_steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if mode == "jit":

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ from stepsize import curves
 from stepsize.keras import RegistrySchedule, definition_from_keras
 
 from .fakes import COSINE, OPEN, WARMUP, expected
-from .keras_fit import fit
+from .keras_fit import fit, load_in_fresh_process
 
 
 def f32(values) -> list[float]:
@@ -113,25 +111,8 @@ def test_config_round_trip_and_saved_model(client, tmp_path):
     assert isinstance(restored, RegistrySchedule) and restored.identity == lr.identity
     assert float(restored(250)) == f32(expected(WARMUP, [250]))[0]
 
-    env = {
-        **os.environ,
-        "STEPSIZE_OFFLINE": "1",
-        "STEPSIZE_CACHE_DIR": str(tmp_path / "cache"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    code = (
-        "import sys, keras, stepsize.keras; m = keras.models.load_model(sys.argv[1]); "
-        "print(float(m.optimizer._learning_rate(250)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert float(out.stdout.split()[-1]) == f32(expected(WARMUP, [250]))[0]
+    got = load_in_fresh_process(path, tmp_path / "cache", "import stepsize.keras")
+    assert got == f"stepsize.keras {f32(expected(WARMUP, [250]))[0]!r}"
 
 
 def test_missing_values_fail_at_construction(make_client, tmp_path):

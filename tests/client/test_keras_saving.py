@@ -16,6 +16,7 @@ import stepsize
 import tensorflow as tf
 
 from .fakes import OPEN, WARMUP, expected
+from .keras_fit import load_in_fresh_process
 
 
 def f32(values) -> list[float]:
@@ -37,29 +38,8 @@ def saved_model(lr, path):
 def test_load_model_after_import_stepsize_alone(client, tmp_path, imports):
     sched = client.schedule("team/warmup", total_steps=300)
     path = saved_model(sched.keras(), tmp_path / "model.keras")
-    code = (
-        f"{imports}\n"
-        "import sys\n"
-        "assert 'stepsize.keras' not in sys.modules or 'keras' in sys.modules\n"
-        "import keras\n"
-        "m = keras.models.load_model(sys.argv[1])\n"
-        "print(type(m.optimizer._learning_rate).__module__, float(m.optimizer._learning_rate(250)))"
-    )
-    env = {
-        **os.environ,
-        "STEPSIZE_OFFLINE": "1",
-        "STEPSIZE_CACHE_DIR": str(tmp_path / "cache"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    module, value = out.stdout.split()[-2:]
+    got = load_in_fresh_process(path, tmp_path / "cache", imports)
+    module, value = got.split()
     assert module == "stepsize.keras"
     assert float(value) == f32(expected(WARMUP, [250]))[0]
 
