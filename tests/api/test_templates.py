@@ -303,3 +303,20 @@ def test_binding_over_http_equals_the_hand_written_schedule(
     assert bound.status_code == 200, bound.text
     assert bound.json()["lr"] == want.json()["lr"]
     assert bound.json()["digest"] == want.json()["digest"]
+
+
+def test_epochs_bind_with_steps_per_epoch(admin: httpx.Client, ns: str) -> None:
+    """A template in epochs binds with steps_per_epoch= beside total_steps=; without it
+    the binding is a 422 at the duration."""
+    template = {"type": "torch.StepLR", "base_lr": 0.1, "step_size": "2ep", "gamma": 0.5}
+    published(admin, f"{ns}/epochs", template)
+    published(admin, f"{ns}/hand", {**template, "step_size": 20})
+    query = {"stop": 100, "total_steps": 100, "steps_per_epoch": 10}
+    got = admin.get(f"/v1/schedules/{ns}/epochs/lr", params=query)
+    want = admin.get(f"/v1/schedules/{ns}/hand/lr", params={"stop": 100})
+    assert got.status_code == 200, got.text
+    assert got.json()["lr"] == want.json()["lr"]
+    assert got.json()["digest"] == want.json()["digest"]
+    body = problem(admin.get(f"/v1/schedules/{ns}/epochs/lr", params={"step": 3, "total_steps": 9}))
+    assert body["errors"][0]["path"] == "/step_size"
+    assert "steps_per_epoch" in body["errors"][0]["message"]
