@@ -7,10 +7,12 @@ MODE `rank0`: only rank 0 calls schedule(ref) (a mistake the client must report,
 on); every rank then meets at a barrier.
 MODE `open`: every rank follows the open-ended `ref` (chunks of 64 steps, no total_steps)
 for 600 steps of LambdaLR, with an all_reduce per step as DDP would do; each records its
-lrs.
+lrs. Each rank has a disk cache of its own (as on separate nodes): rank 1's chunks can
+only come from rank 0, through the job's store.
 """
 
 import json
+import os
 import socket
 import sys
 import time
@@ -41,8 +43,11 @@ def worker(rank: int, nproc: int, port: int, ref: str, out_dir: str, mode: str) 
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=nproc
     )
-    chunk_steps = 64 if mode == "open" else stepsize.curves.DEFAULT_CHUNK_STEPS
-    client = stepsize.Client(retry=RETRY, chunk_steps=chunk_steps)
+    if mode == "open":  # each rank its own disk cache, as on nodes of their own
+        cache = f"{os.environ['STEPSIZE_CACHE_DIR']}/rank{rank}"
+        client = stepsize.Client(retry=RETRY, chunk_steps=64, cache_dir=cache)
+    else:
+        client = stepsize.Client(retry=RETRY)
     t0 = time.monotonic()
     record: dict = {}
     try:

@@ -19,14 +19,10 @@ JOB = Path(__file__).with_name("_dist_ranks.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
-
-def test_schedule_called_on_rank_zero_only_fails_clearly_within_the_wait_bound(live, tmp_path):
-    env = live.env(STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
-    # tmp_path holds the ranks' records; the JOB's last arguments: OUT_DIR, then MODE
-    t0 = time.monotonic()
+def run_ranks(tmp_path: Path, env: dict[str, str], ref: str, mode: str) -> list[dict]:
+    """Run the 2-rank job; the ranks' records (they write them in tmp_path)."""
     out = subprocess.run(
-        [sys.executable, str(JOB), "2", "team/cosine:prod", str(tmp_path), "rank0"],
+        [sys.executable, str(JOB), "2", ref, str(tmp_path), mode],
         env=env,
         capture_output=True,
         text=True,
@@ -34,8 +30,14 @@ def test_schedule_called_on_rank_zero_only_fails_clearly_within_the_wait_bound(l
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+def test_schedule_called_on_rank_zero_only_fails_clearly_within_the_wait_bound(live, tmp_path):
+    env = live.env(STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
+    t0 = time.monotonic()
+    zero, one = run_ranks(tmp_path, env, "team/cosine:prod", "rank0")
     assert time.monotonic() - t0 < 120
-    zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     assert zero["error"] == "StepsizeError"
     assert "is collective under torch.distributed" in zero["message"]
     assert "only 1 of 2 ranks called it" in zero["message"]
@@ -49,16 +51,7 @@ def test_open_ended_run_past_its_first_range_has_one_process_calling_the_server(
     env = {**live.env(), "STEPSIZE_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("STEPSIZE_OFFLINE", None)
     before = live.request_count()
-    out = subprocess.run(
-        [sys.executable, str(JOB), "2", "team/open@1", str(tmp_path), "open"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
+    zero, one = run_ranks(tmp_path, env, "team/open@1", "open")
     assert "error" not in zero and "error" not in one, (zero, one)
     assert zero["lrs"] == one["lrs"]  # identical at every step
     # 600 steps in chunks of 64: rank 0 fetched the run's chunks as it went; rank 1 never
