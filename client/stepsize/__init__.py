@@ -19,6 +19,7 @@ The layers, each importing only those below it (tests/test_import_cycles.py chec
     registry.py                    the REST calls
     transport.py  disk.py          httpx with timeouts and retries; the disk cache
     errors.py refs.py steps.py version.py   the exception tree, references, step checks
+    torch_definitions.py           definition_from_torch (re-exported by stepsize.torch)
 """
 
 import importlib.abc

@@ -118,7 +118,13 @@ LAYERS = [
     ["stepsize.prefetch"],
     ["stepsize.registry"],
     ["stepsize.transport", "stepsize.disk"],
-    ["stepsize.errors", "stepsize.refs", "stepsize.steps", "stepsize.version"],
+    [
+        "stepsize.errors",
+        "stepsize.refs",
+        "stepsize.steps",
+        "stepsize.version",
+        "stepsize.torch_definitions",
+    ],
 ]
 
 
