@@ -72,6 +72,8 @@ def test_step_counts_check_their_bounds_in_keras_wording():
         ("offset", -1, ">= 0"),
         ("keras_steps", 0, "> 0"),
         ("keras_steps", MAX_STEP + 1, f"<= 2**53 ({MAX_STEP})"),
+        ("steps", MAX_STEP + 1, f"<= 2**53 ({MAX_STEP})"),
+        ("offset", 10**30, f"<= 2**53 ({MAX_STEP})"),
     ]:
         with pytest.raises(ValidationError) as info:
             _Counts(**{field: value})
@@ -79,13 +81,13 @@ def test_step_counts_check_their_bounds_in_keras_wording():
         assert (
             message == f"Value error, Argument `{field}` must be {rule}. Received: {field}={value}"
         )
-    assert _Counts(steps=2**60, offset=0, keras_steps=MAX_STEP).steps == 2**60
+    assert _Counts(steps=MAX_STEP, offset=MAX_STEP, keras_steps=MAX_STEP).steps == MAX_STEP
 
 
 def test_step_counts_publish_their_bounds_in_the_json_schema():
     props = _Counts.model_json_schema()["properties"]
-    assert props["steps"]["exclusiveMinimum"] == 0 and "maximum" not in props["steps"]
-    assert props["offset"]["minimum"] == 0
+    assert props["steps"]["exclusiveMinimum"] == 0 and props["steps"]["maximum"] == MAX_STEP
+    assert props["offset"]["minimum"] == 0 and props["offset"]["maximum"] == MAX_STEP
     assert props["keras_steps"]["maximum"] == MAX_STEP
     assert StepCount(minimum=1, maximum=10) == StepCount(minimum=1, maximum=10)
 

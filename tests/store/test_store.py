@@ -190,3 +190,11 @@ def test_database_path_is_created(tmp_path: Path) -> None:
     upgrade(db)
     db.ping()
     assert (tmp_path / "deep" / "er" / "x.db").exists()
+
+
+@pytest.mark.parametrize("scope", ["read\n", "admin\n", "write:*\n", "write:ns\n"])
+def test_a_scope_with_a_trailing_newline_is_refused(scope: str) -> None:
+    from stepsize_server.store.tokens import check_scopes
+
+    with pytest.raises(ValueError, match="invalid scope"):
+        check_scopes([scope])

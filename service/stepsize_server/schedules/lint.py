@@ -22,7 +22,9 @@ def publish_grid(node: Node) -> np.ndarray:
     """Steps checked when a definition is published: dense up to its horizon (or the first
     200,000 steps), strided beyond that up to the horizon, then sparse up to 2**53."""
     h = node.horizon(Context(steps_per_epoch=1))
-    end = DENSE_LIMIT if h is None else max(h, 1) + 2
+    # A horizon past 2**53 (a huge OneCycleLR total, an interpolation point far out) is
+    # checked up to 2**53, the last valid step; numpy would not hold it as a number.
+    end = DENSE_LIMIT if h is None else min(max(h, 1) + 2, MAX_STEP)
     dense = np.arange(min(end, DENSE_LIMIT), dtype=np.float64)
     parts = [dense]
     if end > DENSE_LIMIT:

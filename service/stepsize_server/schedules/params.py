@@ -143,14 +143,15 @@ NonNegInt = Annotated[Integer, must_be(">= 0", lambda v: v >= 0), _schema(minimu
 
 @dataclass(frozen=True)
 class StepCount:
-    """The type of a parameter counting steps (or epochs): an integer >= `minimum`, and
-    <= `maximum` where the family computes in a narrower type (Keras's float32 steps).
+    """The type of a parameter counting steps (or epochs): an integer >= `minimum` and
+    <= `maximum` (2**53 by default, the largest valid step: a count beyond it could never
+    be reached, and numpy's step arithmetic would overflow on it).
 
     Used as `Annotated[int, StepCount(minimum=1)]`. In a template such a parameter may
     also be "<x>dur" or "<n>ep" (`templates`: found by this type, bound before parsing)."""
 
     minimum: int
-    maximum: int | None = None
+    maximum: int | None = MAX_STEP
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler

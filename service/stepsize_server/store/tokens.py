@@ -27,7 +27,7 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     """The scopes, deduplicated in order. Raises ValueError naming a malformed scope."""
     result: list[str] = []
     for scope in scopes:
-        if not SCOPE_PATTERN.match(scope):
+        if not SCOPE_PATTERN.fullmatch(scope):
             raise ValueError(
                 f"invalid scope {scope!r}: use read, write:<namespace>, write:* or admin"
             )

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ...observability.metrics import Metrics
 from ...schedules import (
+    MAX_STEP,
     Compiled,
     CostTooLarge,
     EvaluationError,
@@ -185,7 +186,7 @@ def warnings(compiled: Compiled) -> list[str]:
     horizon = horizon_of(compiled)
     if horizon is None:
         found.append("the learning rate never becomes constant (no horizon)")
-    end = max(horizon or 100_000, 1)
+    end = min(max(horizon or 100_000, 1), MAX_STEP)  # a horizon may lie past 2**53
     sample = np.unique(np.linspace(0, end, 2001).round())
     try:
         values = compiled.evaluate(sample, budget=COST_BUDGET, deadline=current_deadline())
