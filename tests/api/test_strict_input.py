@@ -203,3 +203,12 @@ def test_odd_names_are_422_on_every_route(anon: httpx.Client, name: str) -> None
 def test_search_with_control_characters_is_422(anon: httpx.Client, q: str) -> None:
     body = problem(anon.get("/v1/schedules", params={"q": q}), 422, "validation_error")
     assert body["errors"][0]["path"] == "/query/q"
+
+
+@pytest.mark.parametrize("stop", ["1_000", "+5", "true", "1e3", "2.5", "²"])
+def test_plot_stop_is_a_plain_integer(admin: httpx.Client, ns: str, stop: str) -> None:
+    published(admin, f"{ns}/s", CONSTANT)
+    body = problem(admin.get(f"/v1/schedules/{ns}/s/plot.svg", params={"stop": stop}), 422)
+    assert body["errors"][0]["path"] == "/query/stop"
+    assert admin.get(f"/v1/schedules/{ns}/s/plot.svg", params={"stop": "1000"}).status_code == 200
+

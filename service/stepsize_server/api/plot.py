@@ -10,14 +10,25 @@ from starlette.responses import Response
 
 from ..schedules import MAX_STEP
 from ..web.plot import render_svg, sample_steps
+from .compute import needs_thread, off_loop
 from .deps import CacheDep, DbDep, MetricsDep, Reader
-from .params import Name, Namespace, StepsPerEpoch, TagQuery, VersionQuery, check_selector
+from .params import (
+    URL_INTEGER,
+    Name,
+    Namespace,
+    Param,
+    StepsPerEpoch,
+    TagQuery,
+    VersionQuery,
+    check_selector,
+)
 from .representations import etag, lr_headers, matches, not_modified
 from .values import evaluate, horizon_of, resolve
 
 router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
 SVG = "image/svg+xml"
 DEFAULT_STOP = 10_000
+PLOT_STOP = Param("end of the x axis (horizon * 1.1 or 10,000)", ge=1, le=MAX_STEP + 1)
 
 
 @router.get(
@@ -35,8 +46,7 @@ async def plot(
     cache: CacheDep,
     metrics: MetricsDep,
     stop: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_STEP + 1, description="end of the x axis (horizon * 1.1 or 10,000)"),
+        Annotated[int, PLOT_STOP.bounds(), URL_INTEGER] | None, PLOT_STOP.query()
     ] = None,
     log: Annotated[bool, Query(description="log-scale y axis")] = False,
     version: VersionQuery = None,
@@ -54,10 +64,14 @@ async def plot(
     if matches(request.headers.get("if-none-match"), tag_value):
         return not_modified(headers)
     steps = sample_steps(stop)
-    values = evaluate(
-        pinned.compiled, steps, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="plot"
-    )
     title = f"{pinned.schedule}@{pinned.version}"
-    return Response(
-        render_svg(steps, values, title=title, log=log), media_type=SVG, headers=headers
-    )
+
+    def draw() -> str:
+        values = evaluate(
+            pinned.compiled, steps, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="plot"
+        )
+        return render_svg(steps, values, title=title, log=log)
+
+    # A stepped (cumulative) schedule far out costs real CPU: off the event loop, bounded.
+    svg = await off_loop(request, draw) if needs_thread(pinned.compiled, len(steps)) else draw()
+    return Response(svg, media_type=SVG, headers=headers)
