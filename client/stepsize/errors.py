@@ -105,8 +105,9 @@ class ServerError(StepsizeError):
 
 
 class InvalidRequest(ServerError):
-    """400, 405, 406, 413, 415 or 422: the request was rejected (the definition, step,
-    reference, a parameter, the body's size or its media type)."""
+    """400, 405, 406, 408, 413, 415, 422 or 431: the request was rejected (the definition,
+    step, reference, a parameter, the body's size, its media type, its headers' size, or a
+    body that arrived too slowly)."""
 
 
 class AuthError(ServerError):
@@ -148,6 +149,9 @@ EXCEPTION_BY_CODE: dict[str, type[ServerError]] = {
     "invalid_step": InvalidRequest,
     "range_too_large": InvalidRequest,
     "cost_too_large": InvalidRequest,
+    "unbound_template": InvalidRequest,
+    "request_timeout": InvalidRequest,
+    "header_too_large": InvalidRequest,
     "internal_error": ServerError,
 }
 """The exception of each problem `code` the server documents."""
@@ -163,12 +167,14 @@ _EXCEPTION_BY_STATUS: dict[int, type[ServerError]] = {
     404: NotFound,
     405: InvalidRequest,
     406: InvalidRequest,
+    408: InvalidRequest,
     409: Conflict,
     410: NotFound,
     412: Conflict,
     413: InvalidRequest,
     415: InvalidRequest,
     422: InvalidRequest,
+    431: InvalidRequest,
 }
 
 

@@ -23,7 +23,7 @@ from .fakes import COSINE, problem
 
 # What each exception is documented for (errors.py's tree), by status.
 DOCUMENTED = {
-    errors.InvalidRequest: {400, 405, 406, 413, 415, 422},
+    errors.InvalidRequest: {400, 405, 406, 408, 413, 415, 422, 431},
     errors.AuthError: {401, 403},
     errors.NotFound: {404, 410},
     errors.Conflict: {409, 412},
