@@ -13,7 +13,8 @@ How long the table is, from what the run declares at construction:
 - otherwise (no horizon, e.g. `keras.ExponentialDecay`, or a very long one) the table
   covers the declared run, `[0, steps]` (`steps=`, else `total_steps`). Past it, eagerly
   and in plain TensorFlow graphs the step goes to the Python cache (`tf.numpy_function`),
-  which fetches more chunks or raises `ScheduleUnavailable`. A compiled graph (XLA, a
+  which fetches more chunks or raises `ScheduleUnavailable` (TensorFlow reports it as an
+  OpError; `with schedule_errors(): model.fit(...)` raises it as itself). A compiled graph (XLA, a
   jitted JAX step) cannot call Python: an open run that declares no length fails when
   the step is traced (before the first update), with a `ValueError` naming
   `total_steps=`/`steps=`; past the declared length the lr is NaN, never a plausible
@@ -32,6 +33,8 @@ imported, which `import stepsize` arranges for as soon as keras is imported.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -42,7 +45,7 @@ from .pinning import Identity, curve_for, default_pinning
 from .refs import Ref
 from .steps import MAX_VALUES_PER_REQUEST
 
-__all__ = ["TABLE_LIMIT", "RegistrySchedule", "definition_from_keras"]
+__all__ = ["TABLE_LIMIT", "RegistrySchedule", "definition_from_keras", "schedule_errors"]
 
 TABLE_LIMIT = 1 << 22
 """The longest horizon whose whole curve goes into the table (16 MiB of float32)."""
@@ -187,6 +190,7 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
             return np.asarray(self._curve.value(int(step)), dtype=self.dtype)
         except ScheduleUnavailable as exc:
             self.failure = exc  # the graph reports an UnknownError; this is the cause
+            _GRAPH_FAILURES[str(exc)] = exc
             raise
 
     def get_config(self) -> dict[str, Any]:
@@ -206,6 +210,31 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __repr__(self) -> str:
         return f"RegistrySchedule({self.identity.ref!r}, table={self._n} steps)"
+
+
+# ScheduleUnavailable raised inside graphs, by message: TensorFlow reports each as an
+# OpError whose message holds it (bounded: a failing run raises a handful).
+_GRAPH_FAILURES: dict[str, ScheduleUnavailable] = {}
+
+
+@contextlib.contextmanager
+def schedule_errors() -> Iterator[None]:
+    """Re-raises, as the `ScheduleUnavailable` itself, a value a Keras graph could not have.
+
+    TensorFlow turns a Python exception inside a graph (`model.fit`'s train step) into a
+    `tf.errors.UnknownError`; inside `with stepsize.keras.schedule_errors(): model.fit(...)`
+    one caused by this shim becomes catchable as `stepsize.ScheduleUnavailable` (chained
+    from the OpError). Other errors pass unchanged.
+    """
+    try:
+        yield
+    except Exception as exc:
+        message = str(exc)
+        for text, failure in list(_GRAPH_FAILURES.items()):
+            if text in message:
+                _GRAPH_FAILURES.pop(text, None)
+                raise failure from exc
+        raise
 
 
 def _in_xla_context() -> bool:

@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import stepsize
+import stepsize.keras
 import tensorflow as tf
 
 from .fakes import OPEN, WARMUP, expected
@@ -77,3 +78,19 @@ def test_value_that_cannot_be_had_in_a_graph_names_its_cause(fake, make_client):
         one()  # in a graph TensorFlow reports the Python error as its own
     assert isinstance(lr.failure, stepsize.ScheduleUnavailable)
     assert "steps [5000" in str(lr.failure)
+
+
+def test_fit_raises_schedule_unavailable_inside_schedule_errors(fake, make_client):
+    client = make_client(chunk_steps=8)
+    stepsize.set_default_client(client)
+    lr = client.schedule("team/open", total_steps=4).keras()
+    fake.down = True  # the table holds steps 0..4; the run goes on past the loaded chunk
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss="mse")
+    x, y = np.ones((12, 2), "float32"), np.zeros((12, 1), "float32")
+    unavailable = pytest.raises(stepsize.ScheduleUnavailable, match=r"steps \[8, 16\)")
+    with unavailable as caught, stepsize.keras.schedule_errors():
+        model.fit(x, y, batch_size=1, epochs=1, verbose=0)
+    assert isinstance(caught.value.__cause__, tf.errors.OpError)
+    with pytest.raises(ZeroDivisionError), stepsize.keras.schedule_errors():
+        print(1 / 0)  # other errors pass unchanged
