@@ -320,3 +320,18 @@ def test_epochs_bind_with_steps_per_epoch(admin: httpx.Client, ns: str) -> None:
     body = problem(admin.get(f"/v1/schedules/{ns}/epochs/lr", params={"step": 3, "total_steps": 9}))
     assert body["errors"][0]["path"] == "/step_size"
     assert "steps_per_epoch" in body["errors"][0]["message"]
+
+
+def test_plot_svg_binds_a_template_by_total_steps(anon: httpx.Client, pair: dict[str, Any]) -> None:
+    ns = pair["ns"]
+    unbound = problem(anon.get(f"/v1/schedules/{ns}/warm/plot.svg"))
+    assert unbound["code"] == "unbound_template"
+    bound = anon.get(f"/v1/schedules/{ns}/warm/plot.svg", params={"total_steps": 1000})
+    hand = anon.get(f"/v1/schedules/{ns}/hand/plot.svg")
+    assert bound.status_code == hand.status_code == 200, bound.text
+    assert bound.headers["x-stepsize-digest"] == pair["hand"]["digest"]
+    assert bound.headers["x-stepsize-template-digest"] == pair["template"]["digest"]
+    assert bound.headers["etag"] == hand.headers["etag"]
+    assert "(total_steps=1000)" in bound.text
+    # the same curve: the drawn polyline is the hand-written schedule's
+    assert bound.text.split("<polyline")[1] == hand.text.split("<polyline")[1]

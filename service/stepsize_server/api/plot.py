@@ -19,11 +19,12 @@ from .params import (
     Param,
     StepsPerEpoch,
     TagQuery,
+    TotalSteps,
     VersionQuery,
     check_selector,
 )
 from .representations import etag, lr_headers, matches, not_modified
-from .values import evaluate, horizon_of, resolve
+from .values import evaluate, horizon_of, resolve, select
 
 router = APIRouter(prefix="/v1/schedules", tags=["learning rates"])
 SVG = "image/svg+xml"
@@ -52,26 +53,32 @@ async def plot(
     version: VersionQuery = None,
     tag: TagQuery = None,
     steps_per_epoch: StepsPerEpoch = None,
+    total_steps: TotalSteps = None,
 ) -> Response:
-    """The curve over [0, stop), sampled at up to 1,500 steps."""
+    """The curve over [0, stop), sampled at up to 1,500 steps. A run-length template needs
+    `total_steps=` (it binds it; 422 without)."""
     check_selector(version, tag)
     pinned = await resolve(db, cache, namespace=namespace, name=name, version=version, tag=tag)
+    chosen = await select(cache, pinned, total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    compiled, digest = chosen.compiled, chosen.digest
     if stop is None:
-        h = horizon_of(pinned.compiled, steps_per_epoch=steps_per_epoch)
+        h = horizon_of(compiled, steps_per_epoch=steps_per_epoch)
         stop = min(math.ceil(h * 1.1), MAX_STEP + 1) if h else DEFAULT_STOP
-    tag_value = etag(pinned.digest, f"plot:stop={stop}&log={log}&spe={steps_per_epoch}", SVG)
-    headers = lr_headers(pinned.version, pinned.digest, tag_value, version is not None)
+    tag_value = etag(digest, f"plot:stop={stop}&log={log}&spe={steps_per_epoch}", SVG)
+    headers = chosen.headers(lr_headers(pinned.version, digest, tag_value, version is not None))
     if matches(request.headers.get("if-none-match"), tag_value):
         return not_modified(headers)
     steps = sample_steps(stop)
     title = f"{pinned.schedule}@{pinned.version}"
+    if total_steps is not None and chosen.template_digest is not None:
+        title += f" (total_steps={total_steps})"
 
     def draw() -> str:
         values = evaluate(
-            pinned.compiled, steps, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="plot"
+            compiled, steps, steps_per_epoch=steps_per_epoch, metrics=metrics, kind="plot"
         )
         return render_svg(steps, values, title=title, log=log)
 
     # A stepped (cumulative) schedule far out costs real CPU: off the event loop, bounded.
-    svg = await off_loop(request, draw) if needs_thread(pinned.compiled, len(steps)) else draw()
+    svg = await off_loop(request, draw) if needs_thread(compiled, len(steps)) else draw()
     return Response(svg, media_type=SVG, headers=headers)
