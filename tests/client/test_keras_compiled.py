@@ -107,6 +107,10 @@ def test_gradient_accumulation_uses_lr_of_the_update(live, jit_compile):
     )
     again = RegistrySchedule.from_config(lr.get_config())
     assert float(again(7)) == float(lr(7))
+    # what Keras does with a schedule that does not map: update n applies lr(2n + 1)
+    plain = fit_compiled(sched.keras(), UPDATES, jit_compile=jit_compile, accumulation=2)
+    micro = live.registry_values("team/warmup@1", 2 * UPDATES)
+    assert plain["applied"] == f32(micro[1::2])
 
 
 def test_callback_reads_the_registry_value_under_xla(live):
