@@ -1,4 +1,5 @@
-"""Store functions on real SQLite and PostgreSQL: versions, tags, archive, tokens, audit, cache."""
+"""Store functions on real SQLite and PostgreSQL: versions, tags, archive, tokens, audit (the
+compiled-version cache: tests/api/test_version_cache.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from stepsize_server.store.errors import (
 )
 from stepsize_server.store.records import PublishResult
 from stepsize_server.store.schema import tokens as tokens_table
-from stepsize_server.version_cache import VersionCache
 
 
 def put(db: Database, ref: str, value: float, actor: str = "tester") -> PublishResult:
@@ -166,23 +166,6 @@ def test_failed_writes_leave_no_trace(db: Database) -> None:
     with pytest.raises(VersionNotFound):
         tags.set_tag(db, namespace="a", name="s", tag="p", version=5, if_match=None, actor="x")
     assert [e.action for e in audit_log.list_entries(db)] == ["schedule.publish"]
-
-
-def test_version_cache_compiles_once(db: Database) -> None:
-    put(db, "a/s", 0.1)
-    put(db, "b/s", 0.1)  # same digest as a/s@1
-    cache = VersionCache(db, size=2)
-    assert cache.get("a", "s", 1) is None
-    first = cache.load("a", "s", 1)
-    assert cache.get("a", "s", 1) is first
-    other = cache.load("b", "s", 1)
-    assert other.compiled is first.compiled  # shared by digest
-    assert (cache.compiled.hits, cache.compiled.misses) == (1, 1)
-    cache.load("a", "s", 1)
-    put(db, "a/s", 0.2)
-    cache.load("a", "s", 2)
-    assert len(cache.versions) == 2  # LRU bound
-    assert float(first.compiled.evaluate([10])[0]) == 0.1
 
 
 def test_database_path_is_created(tmp_path: Path) -> None:
