@@ -18,7 +18,8 @@ PIP_COMPILE_FLAGS := --quiet --strip-extras --no-emit-index-url --no-emit-find-l
 SYSTEM_PACKAGES := postgresql nginx chromium
 # The client tests that need no framework (no torch, TensorFlow, Keras, JAX): they also run
 # at the client's lowest declared versions. Keep in step with tests/client.
-CLIENT_MIN_TESTS := tests/client/test_client.py tests/client/test_cli.py tests/client/test_public.py
+CLIENT_MIN_TESTS := tests/client/test_client.py tests/client/test_cli.py tests/client/test_public.py \
+  tests/client/test_messages.py
 
 .PHONY: test test-min run lint bench bench-server openapi lock system-packages clean
 
@@ -41,7 +42,7 @@ $(TEST_STAMP): requirements/test.txt service/pyproject.toml client/pyproject.tom
 $(MIN_STAMP): requirements/client-min.txt client/pyproject.toml service/pyproject.toml
 	$(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/pip install --quiet -c requirements/client-min.txt ./client pytest \
-	  "pydantic>=2.7,<3"
+	  "pydantic>=2.7,<3" "networkx>=3"
 	$(MIN_VENV)/bin/pip install --quiet --no-deps -e service
 	touch $@
 

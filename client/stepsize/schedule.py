@@ -157,17 +157,36 @@ class Schedule:
             return self.horizon + 1
         return None
 
-    def keras(self, *, dtype: str = "float32") -> RegistrySchedule:
+    def keras(
+        self,
+        *,
+        dtype: str = "float32",
+        steps: int | None = None,
+        gradient_accumulation_steps: int | None = None,
+    ) -> RegistrySchedule:
         """A `keras.optimizers.schedules.LearningRateSchedule` of this schedule.
 
-        Inside `tf.function` it is a table lookup in backend ops. Imports keras.
+        A table lookup in backend ops, also under XLA and jitted JAX. `steps`: the run's
+        length when this schedule was built without `total_steps` and has no horizon (a
+        compiled step can only read the table). `gradient_accumulation_steps=k`, the
+        optimizer's: Keras calls a schedule with its micro-batch counter, the shim looks up
+        `counter // k` so update n uses lr(n). Imports keras; raises ValueError for a bad
+        argument.
         """
         from .keras import RegistrySchedule
 
+        def build() -> RegistrySchedule:
+            return RegistrySchedule(
+                dtype=dtype,
+                steps=steps,
+                gradient_accumulation_steps=gradient_accumulation_steps,
+                **self.identity.as_dict(),
+            )
+
         if self.pinning is None:
-            return RegistrySchedule(dtype=dtype, **self.identity.as_dict())
+            return build()
         with restoring(self.pinning):
-            return RegistrySchedule(dtype=dtype, **self.identity.as_dict())
+            return build()
 
     def torch_lambda(
         self, optimizer_or_base_lr: Any, *, group: int | str | None = None
