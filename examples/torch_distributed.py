@@ -72,6 +72,9 @@ def worker(rank: int, world_size: int, port: int, args: argparse.Namespace) -> N
                 f"{world_size} ranks on {sched.ref}: identical lrs {identical}; "
                 f"HTTP requests per rank {result['requests_per_rank']}"
             )
+        # Every rank done before any tears the group down: rank 0 hosts the job's store,
+        # and a rank still talking to it when rank 0 exits can abort in gloo's teardown.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
