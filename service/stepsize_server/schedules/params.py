@@ -186,9 +186,6 @@ Steps = Annotated[int, StepCount(minimum=1)]
 """A positive step count (a duration a schedule divides by)."""
 NonNegSteps = Annotated[int, StepCount(minimum=0)]
 """A step count that may be 0 (a warmup that can be absent, a boundary)."""
-KerasSteps = Annotated[int, StepCount(minimum=1, maximum=MAX_STEP)]
-"""A positive step count that float32/float64 arithmetic holds exactly."""
-KerasNonNegSteps = Annotated[int, StepCount(minimum=0, maximum=MAX_STEP)]
 
 
 def strictly_increasing(values: list[int], name: str) -> list[int]:

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from ..node import Context
-from ..params import KerasNonNegSteps, KerasSteps, PositiveReal, Rate
+from ..params import NonNegSteps, PositiveReal, Rate, Steps
 from .float32 import _SMALLEST_NORMAL, KerasNode, _lookup, _powers
 from .libm32 import PI32, cos32, cos32_fast, divide32, f32, log32, multiply32, power32, scratch
 
@@ -37,12 +37,12 @@ class CosineDecay(KerasNode):
     type: Literal["keras.CosineDecay"] = "keras.CosineDecay"
     consecutive_steps = ("warmup_steps", "decay_steps")
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
-    decay_steps: KerasSteps = Field(description="Steps of the cosine (after the warmup), > 0.")
+    decay_steps: Steps = Field(description="Steps of the cosine (after the warmup), > 0.")
     alpha: Rate = Field(0.0, description="The floor, as a fraction of the cosine's starting rate.")
     warmup_target: Rate | None = Field(
         None, description="The rate reached at the end of the warmup, or null for no warmup."
     )
-    warmup_steps: KerasNonNegSteps = Field(
+    warmup_steps: NonNegSteps = Field(
         0, description="Steps of the warmup (only with `warmup_target`)."
     )
     summary = "Keras CosineDecay: optional linear warmup, then a half-cosine down to alpha"
@@ -182,7 +182,7 @@ class CosineDecayRestarts(KerasNode):
 
     type: Literal["keras.CosineDecayRestarts"] = "keras.CosineDecayRestarts"
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
-    first_decay_steps: KerasSteps = Field(description="Steps of the first period, > 0.")
+    first_decay_steps: Steps = Field(description="Steps of the first period, > 0.")
     t_mul: PositiveReal = Field(
         2.0, description="Each period is `t_mul` times longer than the one before."
     )

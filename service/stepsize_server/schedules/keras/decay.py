@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..node import Context, Node
-from ..params import Flag, KerasNonNegSteps, KerasSteps, Rate, strictly_increasing
+from ..params import Flag, NonNegSteps, Rate, Steps, strictly_increasing
 from .float32 import KerasNode, _lookup, _powers
 from .libm32 import divide32, f32, multiply32, power32, power32_of
 
@@ -30,7 +30,7 @@ class ExponentialDecay(KerasNode):
 
     type: Literal["keras.ExponentialDecay"] = "keras.ExponentialDecay"
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
-    decay_steps: KerasSteps = Field(description="Steps per factor of `decay_rate`, > 0.")
+    decay_steps: Steps = Field(description="Steps per factor of `decay_rate`, > 0.")
     decay_rate: Rate = Field(description="The factor per `decay_steps`.")
     staircase: Flag = Field(False, description="Decay in whole steps of `decay_steps`.")
     summary = "Keras ExponentialDecay: initial_learning_rate * decay_rate ** (step / decay_steps)"
@@ -86,7 +86,7 @@ class PiecewiseConstantDecay(KerasNode):
     """
 
     type: Literal["keras.PiecewiseConstantDecay"] = "keras.PiecewiseConstantDecay"
-    boundaries: list[KerasNonNegSteps] = Field(
+    boundaries: list[NonNegSteps] = Field(
         min_length=1, description="Strictly increasing steps after which the next value applies."
     )
     values_: list[Rate] = Field(
@@ -161,9 +161,7 @@ class InverseTimeDecay(KerasNode):
 
     type: Literal["keras.InverseTimeDecay"] = "keras.InverseTimeDecay"
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
-    decay_steps: KerasSteps = Field(
-        description="Steps per unit of decay (`step / decay_steps`), > 0."
-    )
+    decay_steps: Steps = Field(description="Steps per unit of decay (`step / decay_steps`), > 0.")
     decay_rate: Rate = Field(description="How fast the rate falls.")
     staircase: Flag = Field(False, description="Decay in whole steps of `decay_steps`.")
     summary = "Keras InverseTimeDecay: initial / (1 + decay_rate * step / decay_steps)"

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from ..node import Context
-from ..params import Flag, KerasSteps, Rate
+from ..params import Flag, Rate, Steps
 from .float32 import KerasNode
 from .libm32 import divide32, f32, ftz, multiply32, power32, scratch
 
@@ -32,7 +32,7 @@ class PolynomialDecay(KerasNode):
 
     type: Literal["keras.PolynomialDecay"] = "keras.PolynomialDecay"
     initial_learning_rate: Rate = Field(description="The learning rate at step 0.")
-    decay_steps: KerasSteps = Field(description="Steps of the decay, > 0.")
+    decay_steps: Steps = Field(description="Steps of the decay, > 0.")
     end_learning_rate: Rate = Field(
         0.0001, description="The final learning rate (may be above the initial one)."
     )
