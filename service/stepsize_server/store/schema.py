@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
+    Double,
     DateTime,
     ForeignKey,
     Index,
@@ -85,6 +87,9 @@ versions = Table(
     Column("labels", JSON, nullable=False),
     Column("author", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # An amendment (SPEC 4): equal to version `amends_version` before `amends_from_step`.
+    Column("amends_version", Integer, nullable=True),
+    Column("amends_from_step", BigInteger, nullable=True),
     UniqueConstraint("schedule_id", "version", name="uq_versions_schedule_id_version"),
 )
 
@@ -123,3 +128,61 @@ audit = Table(
     Column("detail", JSON, nullable=False),
 )
 Index("ix_audit_namespace_id", audit.c.namespace, audit.c.id)
+
+# Training runs (SPEC 4, 7): which job follows which version, its progress, what it observed.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    # sha256 of the run's key (shown once, at registration): only its holder writes the run
+    Column("key_hash", String(64), nullable=False),
+    Column("schedule_id", Id, ForeignKey("schedules.id"), nullable=False),
+    Column("version", Integer, nullable=False),  # pinned at registration
+    Column("current_version", Integer, nullable=False),  # after the amendments it adopted
+    Column("digest", String(80), nullable=False),
+    Column("template_digest", String(80), nullable=True),
+    Column("bound_definition", Text, nullable=True),  # canonical JSON, a template's binding
+    Column("total_steps", BigInteger, nullable=True),
+    Column("steps_per_epoch", BigInteger, nullable=True),
+    Column("world_size", Integer, nullable=False),
+    Column("framework", String(40), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=True),
+    Column("follow", Boolean, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("client_version", String(40), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),  # as the job reported it
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # running | finished | failed
+    Column("progress", BigInteger, nullable=True),  # the last optimizer update seen
+    Column("heartbeats", Integer, nullable=False),
+    Column("observed", BigInteger, nullable=False),  # updates whose lr was checked
+    Column("mismatches", BigInteger, nullable=False),
+    Column("first_mismatch", JSON, nullable=True),
+    Column("report_failures", Integer, nullable=False),  # heartbeats the job failed to send
+)
+Index("ix_runs_schedule_id_version", runs.c.schedule_id, runs.c.version)
+
+# Sampled observations of a run: the lr the optimizer applied at update `step`.
+run_points = Table(
+    "run_points",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("lr", Double, nullable=False),
+    Column("expected", Double, nullable=True),
+)
+
+# What happened to a run: mismatches, amendments adopted or refused, resumes.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("step", BigInteger, nullable=True),
+    Column("detail", JSON, nullable=False),
+)
+Index("ix_run_events_run_id_id", run_events.c.run_id, run_events.c.id)
