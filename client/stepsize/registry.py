@@ -19,9 +19,10 @@ from .refs import Ref
 from .steps import check_step, check_values
 from .transport import Transport
 
-__all__ = ["Registry", "select_version"]
+__all__ = ["RUN_KEY_HEADER", "Registry", "select_version"]
 
 NPY = {"Accept": "application/x-npy"}
+RUN_KEY_HEADER = "X-Stepsize-Run-Key"
 
 
 class Registry:
@@ -174,6 +175,44 @@ class Registry:
         """POST /v1/evaluate: the values of an unpublished definition as float64."""
         data = self.transport.request("POST", "/v1/evaluate", json=body).json()
         return np.asarray(data["lr"], dtype=np.float64)
+
+
+    # Runs (SPEC 4): a run is written only with the key its registration answered.
+
+    def register_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/runs: `{"id", "key", "run"}` (the key is shown once)."""
+        result: dict[str, Any] = self.transport.request(
+            "POST", "/v1/runs", json=body, ref=str(body.get("schedule", ""))
+        ).json()
+        return result
+
+    def heartbeat(self, run_id: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/runs/{id}/heartbeat with the run's key: the run as the server has it."""
+        result: dict[str, Any] = self.transport.request(
+            "POST",
+            f"/v1/runs/{run_id}/heartbeat",
+            json=body,
+            headers={RUN_KEY_HEADER: key},
+        ).json()
+        return result
+
+    def runs(self, ref: Ref, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The runs of a schedule (of `ref.version` when pinned), newest first (all pages)."""
+        params: dict[str, Any] = {"schedule": ref.schedule, "version": ref.version, "limit": limit}
+        return list(self._pages("/v1/runs", params, ref=str(ref)))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run with its observed points and events."""
+        result: dict[str, Any] = self.transport.request("GET", f"/v1/runs/{run_id}").json()
+        return result
+
+    def amendments(self, pinned: Ref) -> dict[str, Any]:
+        """GET .../versions/{v}/amendments: the amendments descending from a version and
+        `latest` (the newest of them, with `from_step`, where it first may differ)."""
+        result: dict[str, Any] = self.transport.request(
+            "GET", f"{pinned.path}/versions/{pinned.version}/amendments", ref=str(pinned)
+        ).json()
+        return result
 
 
 def select_version(summary: dict[str, Any], ref: Ref) -> int:
