@@ -20,12 +20,15 @@ from . import pinning as pinning_layer
 from .curves import DEFAULT_CHUNK_STEPS
 from .disk import DiskCache
 from .distributed import broadcast_schedule, torch_distributed
+from .follow import Follower
 from .pinning import Pinning
 from .publishing import Published, publish, to_definition
 from .refs import Ref
+from .runs import start_run
 from .schedule import Schedule, restore
 from .settings import ClientSettings, optional_int
 from .steps import MAX_VALUES_PER_REQUEST
+from .track import Track
 from .transport import Retry
 
 __all__ = ["Client", "set_default_client"]
@@ -128,6 +131,8 @@ class Client:
         steps_per_epoch: int | None = None,
         *,
         distributed: bool | None = None,
+        follow: bool = False,
+        register_run: bool | None = None,
     ) -> Schedule:
         """Pin `ref` to one version and load its values.
 
@@ -142,6 +147,12 @@ class Client:
             distributed: with torch.distributed initialized (None: auto), rank 0 talks
                 to the server and broadcasts; call this on every rank. False: this
                 process fetches for itself.
+            follow: adopt amendments of the pinned version (and of those, in a chain)
+                while the job runs: every rank switches at the amendment's `from_step`,
+                or none does (`stepsize.follow`).
+            register_run: register the job as a run with the server and report its
+                progress and observed lr in the background (rank 0 only; never fatal).
+                None: `STEPSIZE_REGISTER_RUNS` (on unless 0/false/off).
 
         Raises:
             ScheduleUnavailable: the server is unreachable (after retries, at most about
@@ -165,7 +176,15 @@ class Client:
             )
         else:
             identity, curve = self.pinning.pin(parsed, total_steps, steps_per_epoch)
-        return Schedule(identity, curve, requested=str(parsed), pinning=self.pinning)
+        track = Track(identity, curve)
+        if register_run is None:
+            register_run = self.pinning.settings.register_runs
+        if register_run and (dist is None or dist.get_rank() == 0):
+            world = dist.get_world_size() if dist is not None else 1
+            track.run = start_run(self.pinning, identity, follow=follow, world_size=world)
+        if follow:
+            Follower.attach(self.pinning, track, dist=dist)
+        return Schedule(identity, curve, requested=str(parsed), pinning=self.pinning, track=track)
 
     def restoring(self) -> contextlib.AbstractContextManager[Pinning]:
         """A block in which restored shims load through this client first.

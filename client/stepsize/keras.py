@@ -44,6 +44,7 @@ from .errors import ScheduleUnavailable
 from .pinning import Identity, curve_for, default_pinning
 from .refs import Ref
 from .steps import MAX_VALUES_PER_REQUEST
+from .track import Track
 
 __all__ = ["TABLE_LIMIT", "RegistrySchedule", "definition_from_keras", "schedule_errors"]
 
@@ -97,6 +98,7 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         dtype: str = "float32",
         steps: int | None = None,
         gradient_accumulation_steps: int | None = None,
+        track: Track | None = None,
     ) -> None:
         super().__init__()
         if steps is not None and not (isinstance(steps, int) and 0 <= steps < TABLE_LIMIT):

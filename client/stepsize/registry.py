@@ -176,7 +176,6 @@ class Registry:
         data = self.transport.request("POST", "/v1/evaluate", json=body).json()
         return np.asarray(data["lr"], dtype=np.float64)
 
-
     # Runs (SPEC 4): a run is written only with the key its registration answered.
 
     def register_run(self, body: dict[str, Any]) -> dict[str, Any]:

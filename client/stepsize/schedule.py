@@ -14,11 +14,13 @@ from .curves import Curve
 from .pinning import Identity, Pinning, curve_for, default_pinning, restoring
 from .refs import Ref
 from .steps import check_step
+from .track import Track
 
 if TYPE_CHECKING:
     from torch.optim.lr_scheduler import LRScheduler
 
     from .keras import RegistrySchedule
+    from .runs import Run
     from .torch import TorchLambda
 
 
@@ -46,12 +48,28 @@ class Schedule:
         *,
         requested: str | None = None,
         pinning: Pinning | None = None,
+        track: Track | None = None,
     ) -> None:
-        self.identity = identity
-        self._curve = curve
+        # what the shims follow: switched when a follower adopts an amendment
+        self.track = track if track is not None else Track(identity, curve)
         self.requested = requested or identity.ref
         # the client's pinning: the shims handed out restore through it (never pickled)
         self.pinning = pinning
+
+    @property
+    def identity(self) -> Identity:
+        """What this schedule is pinned to now (a follower's changes when it adopts an
+        amendment)."""
+        return self.track.identity
+
+    @property
+    def _curve(self) -> Curve:
+        return self.track.curve
+
+    @property
+    def run(self) -> Run | None:
+        """The run this process registered for it (rank 0, runs on), else None."""
+        return self.track.run
 
     def __repr__(self) -> str:
         return f"Schedule({self.ref!r}, digest={self.digest[:19]}..., horizon={self.horizon})"
@@ -180,6 +198,7 @@ class Schedule:
                 dtype=dtype,
                 steps=steps,
                 gradient_accumulation_steps=gradient_accumulation_steps,
+                track=self.track,
                 **self.identity.as_dict(),
             )
 
@@ -203,7 +222,14 @@ class Schedule:
         from .torch import TorchLambda, base_lr_of
 
         return TorchLambda(
-            self.identity, base_lr_of(optimizer_or_base_lr, group=group), pinning=self.pinning
+            self.identity,
+            base_lr_of(optimizer_or_base_lr, group=group),
+            pinning=self.pinning,
+            track=self.track,
+            optimizer=None
+            if isinstance(optimizer_or_base_lr, (int, float))
+            else optimizer_or_base_lr,
+            group=group,
         )
 
     def torch_scheduler(
@@ -222,7 +248,12 @@ class Schedule:
 
         # RegistryLR is built on first use (stepsize.torch's __getattr__)
         scheduler: LRScheduler = shims.RegistryLR(
-            optimizer, self.identity, last_epoch=last_epoch, group=group, pinning=self.pinning
+            optimizer,
+            self.identity,
+            last_epoch=last_epoch,
+            group=group,
+            pinning=self.pinning,
+            track=self.track,
         )
         return scheduler
 

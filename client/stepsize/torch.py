@@ -27,6 +27,7 @@ from .disk import CurveKey
 from .pinning import Identity, Pinning, curve_for
 from .steps import MAX_VALUES_PER_REQUEST, check_step
 from .torch_definitions import definition_from_torch
+from .track import Track
 
 __all__ = [  # noqa: F822 (RegistryLR is built on first use)
     "RegistryLR",
@@ -209,7 +210,16 @@ class TorchLambda:
     be had, never a guess.
     """
 
-    def __init__(self, identity: Identity, base_lr: float, pinning: Pinning | None = None) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        base_lr: float,
+        pinning: Pinning | None = None,
+        *,
+        track: Track | None = None,
+        optimizer: Any = None,
+        group: int | str | None = None,
+    ) -> None:
         self.ref = identity.ref
         self.digest = identity.digest
         self.horizon = identity.horizon
@@ -274,6 +284,7 @@ def _registry_lr_class() -> type:
             *,
             group: int | str | None = None,
             pinning: Pinning | None = None,
+            track: Track | None = None,
         ) -> None:
             self.stepsize = identity.as_dict()
             self.stepsize_group = reference_group(optimizer, group)
