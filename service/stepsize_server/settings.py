@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "NORMAL (survives a crash of the process; the last commits may be lost on power loss)",
     )
     auto_migrate: bool = Field(True, description="apply migrations when the app starts")
+    run_stale_after: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="seconds after its last heartbeat a running run stops counting as live "
+        "(a live follower blocks an amendment whose from_step it has passed)",
+    )
     workers: int = Field(
         1, ge=0, le=256, description="`serve` worker processes (uvicorn); 0: one per CPU core"
     )
