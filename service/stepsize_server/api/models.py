@@ -42,10 +42,34 @@ class FromRecord(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class AmendsCreate(Input):
+    """The version an amendment amends and the step from which it differs."""
+
+    version: Annotated[int, VERSION_NUMBER.bounds(), JSON_INTEGER] = Field(
+        description="the amended version: the new one equals it before from_step"
+    )
+    from_step: Annotated[int, Field(ge=1, le=MAX_STEP), JSON_INTEGER] = Field(
+        description="the first step that follows `definition` (at local step "
+        "step - from_step); >= 1"
+    )
+
+
 class VersionCreate(Input):
+    """A version: `definition` alone, or with `amends` an amendment (SPEC 4): equal to
+    version `amends.version` before `amends.from_step`, `definition` from there on."""
+
     definition: Definition
     description: str | None = Field(None, max_length=10_000)
     labels: Labels = {}
+    amends: AmendsCreate | None = None
+
+
+class AmendsPublic(FromRecord):
+    version: int = Field(description="the amended version")
+    from_step: int = Field(description="the version equals the amended one before this step")
+
+
+AMENDS_DESCRIPTION = "for an amendment, the version it amends and from which step; else null"
 
 
 class VersionPublic(BaseModel):
@@ -69,6 +93,8 @@ class VersionPublic(BaseModel):
         "absent otherwise",
     )
     bound: Bound | None = Field(None, description="a template's binding for total_steps=")
+    # No default: shown (as null for an ordinary version) although the routes exclude defaults.
+    amends: AmendsPublic | None = Field(description=AMENDS_DESCRIPTION)
 
 
 class VersionItem(FromRecord):
@@ -78,6 +104,39 @@ class VersionItem(FromRecord):
     created_at: datetime
     description: str | None
     labels: dict[str, str]
+    amends: AmendsPublic | None = Field(description=AMENDS_DESCRIPTION)
+
+
+class AmendmentItem(FromRecord):
+    """One amendment below the version asked about."""
+
+    version: int
+    amends_version: int
+    from_step: int
+    digest: str
+    created_at: datetime
+
+
+class LatestAmendment(BaseModel):
+    version: int = Field(description="the newest amendment below the version asked about")
+    digest: str
+    from_step: int = Field(
+        description="the min from_step along `path`: the newest amendment equals the "
+        "version asked about at every step before it"
+    )
+    path: list[int] = Field(description="the versions from the one asked about to `version`")
+
+
+class AmendmentList(BaseModel):
+    """Every amendment below `version` through amends links (oldest first; at most
+    `limit` listed, `count` in all, `next_cursor` for the rest), and the newest one."""
+
+    schedule: str
+    version: int
+    amendments: list[AmendmentItem]
+    count: int = Field(description="amendments below the version in all")
+    next_cursor: str | None
+    latest: LatestAmendment | None
 
 
 class VersionList(BaseModel):

@@ -24,6 +24,14 @@ class ScheduleSummary:
 
 
 @dataclass(frozen=True)
+class Amends:
+    """What an amendment amends: equal to `version` at every step before `from_step`."""
+
+    version: int
+    from_step: int
+
+
+@dataclass(frozen=True)
 class VersionRecord:
     namespace: str
     name: str
@@ -34,6 +42,7 @@ class VersionRecord:
     labels: dict[str, str]
     author: str
     created_at: datetime
+    amends: Amends | None = None  # set for an amendment (SPEC 4)
 
     @property
     def schedule(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Select, insert, select, update
@@ -17,11 +18,15 @@ from .errors import (
     TagNotFound,
     VersionNotFound,
 )
-from .records import PublishResult, VersionRecord
+from .records import Amends, PublishResult, VersionRecord
 from .schedules import schedule_row
 from .schema import schedules, tags, utcnow, versions
 
 LATEST = "latest"
+# The audit action of an amendment (the store's actions are `<object>.<verb>`).
+AMEND = "schedule.amend"
+# Called under the schedule's lock, before an amendment is stored: raises to refuse it.
+Guard = Callable[[Connection, int], None]
 
 
 def publish_version(
@@ -34,15 +39,20 @@ def publish_version(
     description: str | None,
     labels: dict[str, str],
     actor: str,
+    amends: Amends | None = None,
+    guard: Guard | None = None,
 ) -> PublishResult:
     """Store `definition` (already normalized, with its `digest`) as the next version,
     creating the schedule on its first version.
 
-    If the latest version has the same digest, nothing is written and that version is
-    returned with `created=False`. Safe under concurrent publishers: versions stay gapless
-    (write lock up front on SQLite, row lock on PostgreSQL, a unique constraint and a
-    bounded retry as the backstop). Raises ScheduleArchived; blocks while another writer
-    holds the lock (see `Database.write`)."""
+    If the latest version has the same digest (and, for an amendment, amends the same
+    version from the same step), nothing is written and that version is returned with
+    `created=False`. Safe under concurrent publishers: versions stay gapless (write lock
+    up front on SQLite, row lock on PostgreSQL, a unique constraint and a bounded retry
+    as the backstop). An amendment (`amends`) is stored with its link, audited as
+    `schedule.amend`, and first passed to `guard(conn, schedule_id)` under the lock.
+    Raises ScheduleArchived, VersionNotFound (an amendment of a missing version), what
+    `guard` raises; blocks while another writer holds the lock (see `Database.write`)."""
 
     def publish(conn: Connection) -> PublishResult:
         row = schedule_row(conn, namespace=namespace, name=name, for_update=True)
@@ -62,10 +72,18 @@ def publish_version(
         if row["archived_at"] is not None:
             raise ScheduleArchived(namespace, name)
         latest = row["latest_version"]
+        if amends is not None and not 1 <= amends.version <= latest:
+            raise VersionNotFound(namespace, name, amends.version, latest)
         if latest:
             current = _version_row(conn, schedule_id=row["id"], version=latest)
-            if current is not None and current["digest"] == digest:
+            if (
+                current is not None
+                and current["digest"] == digest
+                and (amends is None or _amends(current) == amends)
+            ):
                 return PublishResult(_record(namespace, name, current), created=False)
+        if amends is not None and guard is not None:
+            guard(conn, row["id"])
         version = latest + 1
         values = {
             "schedule_id": row["id"],
@@ -76,6 +94,8 @@ def publish_version(
             "labels": labels,
             "author": actor,
             "created_at": now,
+            "amends_version": amends.version if amends else None,
+            "amends_from_step": amends.from_step if amends else None,
         }
         conn.execute(insert(versions).values(**values))
         bumped = conn.execute(
@@ -85,13 +105,16 @@ def publish_version(
         )
         if bumped.rowcount != 1:  # pragma: no cover - the lock makes this impossible
             raise RuntimeError(f"{namespace}/{name}: latest version moved during publish")
+        detail: dict[str, Any] = {"version": version, "digest": digest}
+        if amends is not None:
+            detail.update(amends_version=amends.version, from_step=amends.from_step)
         audit_log.record(
             conn,
             actor=actor,
-            action=audit_log.PUBLISH,
+            action=AMEND if amends is not None else audit_log.PUBLISH,
             namespace=namespace,
             target=f"{namespace}/{name}@{version}",
-            detail={"version": version, "digest": digest},
+            detail=detail,
         )
         return PublishResult(_record(namespace, name, values), created=True)
 
@@ -193,4 +216,12 @@ def _record(namespace: str, name: str, row: RowLike) -> VersionRecord:
         labels=dict(row["labels"] or {}),
         author=row["author"],
         created_at=row["created_at"],
+        amends=_amends(row),
     )
+
+
+def _amends(row: RowLike) -> Amends | None:
+    """The version's amendment link, None for an ordinary version."""
+    if row.get("amends_version") is None:
+        return None
+    return Amends(version=int(row["amends_version"]), from_step=int(row["amends_from_step"]))

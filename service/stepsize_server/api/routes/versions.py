@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...schedules import Compiled, InvalidDefinition, compile_definition, is_template
+from ...schedules import (
+    Compiled,
+    EvaluationError,
+    InvalidDefinition,
+    compile_definition,
+    is_template,
+)
+from ...schedules.amend import (
+    amended_definition,
+    check_not_template,
+    check_prefix,
+    continuation_pointer,
+)
 from ...schedules.evaluation import digest_of_normalized, normalize_template
+from ...store import amendments as lineage_store
 from ...store import versions as store
-from ...version_cache import PinnedVersion
+from ...store.db import Database
+from ...store.records import Amends
+from ...version_cache import PinnedVersion, VersionCache
 from ..compute import COST_BUDGET, current_deadline, off_loop
-from ..deps import CacheDep, DbDep, Reader, Writer
-from ..errors import from_schedule_error
-from ..models import Bound, VersionCreate, VersionItem, VersionList, VersionPublic
+from ..deps import CacheDep, Caller, DbDep, Reader, SettingsDep, Writer
+from ..errors import ApiError, from_schedule_error
+from ..models import (
+    AmendmentItem,
+    AmendmentList,
+    AmendsCreate,
+    AmendsPublic,
+    Bound,
+    LatestAmendment,
+    VersionCreate,
+    VersionItem,
+    VersionList,
+    VersionPublic,
+)
 from ..pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
 from ..params import Name, Namespace, StepsPerEpoch, TotalSteps, VersionNumber
 from ..values import bound_for, horizon_of
@@ -39,12 +66,25 @@ async def publish(
     caller: Writer,
     db: DbDep,
     cache: CacheDep,
+    settings: SettingsDep,
 ) -> VersionPublic:
     """Validate, normalize and store the definition as the next version (201, Location).
     If its digest equals the latest version's, nothing is stored and that version is
     answered with 200. The schedule is created by its first version. A run-length
     template is checked by `check_template` (its parts must fit in the run, and its
-    binding be valid at every plausible length) and stored with its durations."""
+    binding be valid at every plausible length) and stored with its durations.
+
+    With `amends` (SPEC 4) the server builds the version: equal to `amends.version`
+    before `amends.from_step`, `definition` at local step `step - from_step` from there
+    (`schedules.amend`), checked bit for bit against the amended version before
+    from_step. 404 for a missing amended version, 422 for a run-length template (either
+    side) or an invalid result (pointers into /body/definition or /body/amends), 409
+    `amendment_passed` naming the live followers already at or past the first step the
+    amendment changes for them. A repeated amendment (same digest and link as the
+    latest) answers 200 with that version."""
+    if body.amends is not None:
+        return await _amend(request, namespace, name, body, body.amends, response, caller,
+                            db, cache, settings.run_stale_after)  # fmt: skip
 
     def check() -> tuple[dict[str, Any], str, Compiled | None]:
         try:
@@ -71,12 +111,120 @@ async def publish(
         labels=body.labels,
         actor=caller.actor,
     )
-    pinned = cache.remember(result.record, compiled)
-    response.status_code = 201 if result.created else 200
-    response.headers["Location"] = (
-        f"/v1/schedules/{namespace}/{name}/versions/{result.record.version}"
-    )
+    return _answer(response, cache.remember(result.record, compiled), result.created)
+
+
+def _answer(response: Response, pinned: PinnedVersion, created: bool) -> VersionPublic:
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/schedules/{pinned.schedule}/versions/{pinned.version}"
     return public(pinned)
+
+
+async def _amend(
+    request: Request,
+    namespace: str,
+    name: str,
+    body: VersionCreate,
+    amends: AmendsCreate,
+    response: Response,
+    caller: Caller,
+    db: Database,
+    cache: VersionCache,
+    stale_after_s: float,
+) -> VersionPublic:
+    """Build, check and store an amendment (see `publish`)."""
+    base = cache.get(namespace, name, amends.version)
+    if base is None:
+        base = await run_in_threadpool(cache.load, namespace, name, amends.version)
+    compiled = await off_loop(
+        request, partial(build_amendment, base, amends.from_step, body.definition)
+    )
+    guard = partial(
+        lineage_store.refuse_if_passed,
+        schedule=f"{namespace}/{name}",
+        amends_version=amends.version,
+        from_step=amends.from_step,
+        stale_after_s=stale_after_s,
+    )
+    try:
+        result = await run_in_threadpool(
+            partial(
+                store.publish_version,
+                db,
+                namespace=namespace,
+                name=name,
+                definition=compiled.normalized,
+                digest=compiled.digest,
+                description=body.description,
+                labels=body.labels,
+                actor=caller.actor,
+                amends=Amends(version=amends.version, from_step=amends.from_step),
+                guard=guard,
+            )
+        )
+    except lineage_store.AmendmentPassed as exc:
+        runs = [
+            {"id": r.id, "host": r.host, "current_version": r.current_version,
+             "progress": r.progress, "from_step": r.from_step}
+            for r in exc.passed[: lineage_store.MAX_NAMED_RUNS]
+        ]  # fmt: skip
+        raise ApiError(
+            "amendment_passed", str(exc), extra={"runs": runs, "run_count": len(exc.passed)}
+        ) from None
+    return _answer(response, cache.remember(result.record, compiled), result.created)
+
+
+def build_amendment(base: PinnedVersion, from_step: int, definition: Any) -> Compiled:
+    """The compiled amendment of `base` from `from_step` with `definition`, checked (the
+    publish grid, then `check_prefix`) under the request's budget and deadline.
+
+    Raises ApiError 422: a template (`base`: at /body/amends/version; `definition`: at
+    its durations), an invalid `definition` (at /body/definition/...), an invalid
+    combination (e.g. nested too deep: at /body/definition/... or /body/amends), a
+    check over budget (cost_too_large), values before from_step that differ (at
+    /body/amends/from_step). EvaluationTimeout once the deadline has passed."""
+    if base.template:
+        raise ApiError(
+            "validation_error",
+            f"version {base.version} is a run-length template: an amendment cannot be "
+            "built from one (its values before from_step depend on each run's total_steps)",
+            errors=[{"path": "/body/amends/version", "message": "a run-length template"}],
+        )
+    deadline = current_deadline()
+    try:
+        check_not_template(definition, what="the continuation")
+        continuation = compile_definition(definition, budget=COST_BUDGET, deadline=deadline)
+    except InvalidDefinition as exc:
+        raise from_schedule_error(exc, at="/body/definition") from None
+    raw = amended_definition(base.record.definition, from_step, continuation.normalized)
+    try:
+        compiled = compile_definition(raw, budget=COST_BUDGET, deadline=deadline)
+    except InvalidDefinition as exc:
+        raise _located(exc, continuation_pointer(raw), from_step) from None
+    try:
+        check_prefix(base.compiled, compiled, from_step, budget=COST_BUDGET, deadline=deadline)
+    except (EvaluationError, InvalidDefinition) as exc:
+        raise from_schedule_error(exc, at="/body/amends/from_step") from None
+    return compiled
+
+
+def _located(exc: InvalidDefinition, continuation: str, from_step: int) -> ApiError:
+    """An error of the combined definition with its pointers moved into the request:
+    inside the continuation to /body/definition/..., anything else to /body/amends (an
+    evaluation error to where its step lies); messages say it is the combination."""
+    error = from_schedule_error(exc)
+    located = []
+    for item in exc.errors:
+        path = item["path"]
+        if path == continuation or path.startswith(continuation + "/"):
+            at = "/body/definition" + path[len(continuation) :]
+        elif isinstance(exc, EvaluationError):
+            at = "/body/definition" if exc.step >= from_step else "/body/amends/version"
+        else:
+            at = "/body/amends" if path else "/body"
+        located.append({"path": at, "message": f"in the amended definition: {item['message']}"})
+    error.errors = located
+    return error
 
 
 @router.get("/{namespace}/{name}/versions", response_model=VersionList, summary="list versions")
@@ -137,6 +285,52 @@ async def get_version(
     return answer
 
 
+@router.get(
+    "/{namespace}/{name}/versions/{version}/amendments",
+    response_model=AmendmentList,
+    summary="the amendments of a version",
+)
+def list_amendments(
+    namespace: Namespace,
+    name: Name,
+    version: VersionNumber,
+    caller: Reader,
+    db: DbDep,
+    response: Response,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> AmendmentList:
+    """Every version below `version` through amends links (amendments of it, of those,
+    ...), oldest first, one page of `limit` (`count` in all, `next_cursor` for the
+    rest), and `latest`: the newest of them, with its `path` from `version` and
+    `from_step`, the min from_step along that path (the newest equals `version` at every
+    step before it); null without amendments. `no-cache`: a new amendment may appear at
+    any time. 404 for a missing schedule or version."""
+    after = decode_cursor(cursor, int) if cursor else None
+    found = lineage_store.lineage(
+        db, namespace=namespace, name=name, version=version, limit=limit + 1, after=after
+    )
+    shown, next_cursor = page(found.descendants, limit, key=lambda d: d.version)
+    response.headers["Cache-Control"] = "no-cache"
+    latest = None
+    if found.latest_path:
+        assert found.latest_digest is not None and found.latest_from_step is not None
+        latest = LatestAmendment(
+            version=found.latest_path[-1],
+            digest=found.latest_digest,
+            from_step=found.latest_from_step,
+            path=found.latest_path,
+        )
+    return AmendmentList(
+        schedule=f"{namespace}/{name}",
+        version=version,
+        amendments=[AmendmentItem.model_validate(d) for d in shown],
+        count=found.count,
+        next_cursor=next_cursor,
+        latest=latest,
+    )
+
+
 def public(pinned: PinnedVersion, *, steps_per_epoch: int | None = None) -> VersionPublic:
     """The answer's form of a cached version; its horizon given `steps_per_epoch` (none
     for a template: it depends on the run's length)."""
@@ -154,4 +348,5 @@ def public(pinned: PinnedVersion, *, steps_per_epoch: int | None = None) -> Vers
         if pinned.template
         else horizon_of(pinned.compiled, steps_per_epoch=steps_per_epoch),
         template=pinned.template,
+        amends=AmendsPublic.model_validate(record.amends) if record.amends else None,
     )
