@@ -2,7 +2,7 @@
 or the language, answer. `ROUTERS` is what the app includes."""
 
 from .. import plot, web
-from . import audit, catalog, evaluate, health, lr, schedules, tags, tokens, versions
+from . import audit, catalog, evaluate, health, lr, runs, schedules, tags, tokens, versions
 
 # Requests are matched against routers in this order, so the hot lr route comes first
 # (its paths do not overlap the others'); the OpenAPI document follows the same order.
@@ -11,6 +11,7 @@ ROUTERS = (
     schedules.router,
     versions.router,
     tags.router,
+    runs.router,
     plot.router,
     evaluate.router,
     catalog.router,
