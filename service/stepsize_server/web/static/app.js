@@ -1,13 +1,16 @@
-// The web UI's router: #/ (registry), #/s/ns/name[@version] (a schedule), #/playground.
+// The web UI's router: #/ (registry), #/s/ns/name[@version] (a schedule), #/runs/{id} (a
+// run), #/playground.
 // The token field keeps its value in sessionStorage (see api.js).
 
 import { getToken, setToken } from "./api.js";
 import { renderPlayground } from "./playground.js";
 import { renderRegistry } from "./registry.js";
+import { renderRun } from "./run.js";
 import { renderSchedule } from "./schedule.js";
 import { $, esc } from "./util.js";
 
 const SCHEDULE = /^#\/s\/([a-z0-9._-]+)\/([a-z0-9._-]+)(?:@(\d+))?$/;
+const RUN = /^#\/runs\/([A-Za-z0-9_-]{1,64})$/;
 
 function route() {
   // A fresh element per page: answers still in flight for the previous page land in the
@@ -22,6 +25,11 @@ function route() {
   if (match) {
     document.title = `${match[1]}/${match[2]}${match[3] ? "@" + match[3] : ""} · stepsize`;
     return renderSchedule(view, `${match[1]}/${match[2]}`, match[3] ? Number(match[3]) : null);
+  }
+  const run = RUN.exec(hash);
+  if (run) {
+    document.title = `run ${run[1]} · stepsize`;
+    return renderRun(view, run[1]);
   }
   if (hash === "#/playground") {
     document.title = "playground · stepsize";

@@ -51,6 +51,7 @@ export class CurveChart {
     this.container.dataset.unit = this.spe ? "epochs" : "steps";
     this.container.dataset.stride = String(range.stride);
     this.container.dataset.ready = "1";
+    this.container.plot = this.plot; // the uPlot itself: its data for the tests and the console
     window.addEventListener("resize", () => this.plot.setSize(this.size()));
   }
 

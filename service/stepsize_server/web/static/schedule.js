@@ -1,9 +1,10 @@
-// A schedule page (#/s/ns/name or #/s/ns/name@3): its curve, version history, a second
-// version overlaid (?vs=2), the definition, and snippets. Options are in the hash, so
+// A schedule page (#/s/ns/name or #/s/ns/name@3): its curve, its runs, version history, a
+// second version overlaid (?vs=2), the definition, and snippets. Options are in the hash, so
 // every view is a deep link: ?log=1, ?x=epochs&spe=500, ?stop=20000.
 
 import { api, apiBlob, schedulePath } from "./api.js";
 import { CurveChart, defaultStop } from "./chart.js";
+import { renderRunsList } from "./runs.js";
 import { snippets } from "./snippets.js";
 import { ago, errorText, esc, hashParams, setHashParams, wireCopyButtons } from "./util.js";
 
@@ -63,6 +64,7 @@ export async function renderSchedule(view, ref, pinned) {
       <p class="muted">digest <code>${esc(current.digest)}</code> · horizon ${current.horizon ?? "none"} ·
         by ${esc(current.author)} ${ago(current.created_at)} · drag to zoom, double-click to reset</p>
     </section>
+    <section class="card"><h3>Runs</h3><div id="runs"><p class="muted">loading…</p></div></section>
     <div class="cols">
       <section class="card"><h3>Versions</h3>
         <table id="versions"><thead><tr><th>version</th><th>tags</th><th>author</th><th>when</th><th>description</th><th></th></tr></thead>
@@ -82,6 +84,7 @@ export async function renderSchedule(view, ref, pinned) {
     </div>
     <section class="card"><h3>Use it</h3>${snippets(fullRef)}</section>`;
   wireCopyButtons(view);
+  const runsListed = renderRunsList(view.querySelector("#runs"), ref);
 
   const update = (key, value) => {
     if (value === null || value === "" || value === false) params.delete(key);
@@ -133,4 +136,5 @@ export async function renderSchedule(view, ref, pinned) {
   } catch (error) {
     view.querySelector("#chart").innerHTML = `<p class="bad" id="chart-error">${esc(errorText(error))}</p>`;
   }
+  await runsListed;
 }
