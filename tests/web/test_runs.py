@@ -236,7 +236,9 @@ def test_run_page(web: OfflinePage, live_server: LiveServer, admin: httpx.Client
     wait_chart(web, scale="log")
     assert "log=1" in page.url
     expect(page.locator('#chart .marker[data-step="1200"]')).to_have_count(1)
-    assert plotted(web)[2] == observed
+    # A log axis has no place for 0 (the warmup's first step): such points become gaps.
+    assert plotted(web)[2] == [v if v is not None and v > 0 else None for v in observed]
+    assert observed[0] == 0.0
     page.reload()
     wait_chart(web, scale="log")
 
