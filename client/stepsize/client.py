@@ -3,6 +3,7 @@
 client.schedule(ref, ...)    -> pinning.Pinning (resolve once, load the curve), or
                                 distributed.broadcast_schedule under torch.distributed
 client.publish(ref, obj)     -> publishing.publish
+client.amend(ref, v, s, obj) -> registry.publish with `amends` (followed by follow.Follower)
 client.info/version/...      -> registry.Registry
 """
 
@@ -228,6 +229,52 @@ class Client:
         server cannot be reached.
         """
         return publish(self.registry, ref, definition, description=description, labels=labels)
+
+    def amend(
+        self,
+        ref: str,
+        version: int,
+        from_step: int,
+        definition: Any,
+        *,
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Published:
+        """Publish an amendment of `ref`@`version` (`ref` is `ns/name`): a new version
+        equal to `version` at every step before `from_step` and continuing with
+        `definition` from there (which sees the local step `step - from_step`, as a
+        child of `sequence` does). Jobs following `version` (`follow=True`) switch to it
+        at update `from_step`, on every rank, or not at all.
+
+        `definition` is anything `publish` takes. Raises ValueError for a reference with
+        a version or tag or a `version` < 1 or `from_step` < 1; what the server answers:
+        `Conflict` (409 `amendment_passed`, naming the runs) when a live follower has
+        passed `from_step`, `NotFound` for an unknown version, `AuthError` without
+        `write:<ns>`, `InvalidRequest`, and `Unreachable`.
+        """
+        parsed = Ref.parse(ref)
+        if parsed.version is not None or parsed.tag is not None:
+            raise ValueError(
+                f"amend takes 'namespace/name' and the version to amend. Received: ref={ref!r}"
+            )
+        version = optional_int("version", version, 1) or 1
+        from_step = optional_int("from_step", from_step, 1) or 1
+        body: dict[str, Any] = {
+            "amends": {"version": version, "from_step": from_step},
+            "definition": to_definition(definition, self.registry),
+        }
+        if description is not None:
+            body["description"] = description
+        if labels is not None:
+            body["labels"] = labels
+        data, created = self.registry.publish(parsed, body)
+        return Published(
+            schedule=data.get("schedule", parsed.schedule),
+            version=int(data["version"]),
+            digest=str(data["digest"]),
+            created=created,
+            data=data,
+        )
 
     def info(self, ref: str) -> dict[str, Any]:
         """The summary of a schedule (latest version, tags, version count). Raises NotFound."""

@@ -18,15 +18,20 @@ wait has a deadline and no training collective is interleaved:
    source: chunks past the first range (an open-ended run) come from rank 0's
    background prefetch through the store. Only rank 0 ever calls the server; every
    rank has the same values, so the same lr at every step.
+
+A follower (`client.schedule(ref, follow=True)`) agrees on amendments through the same
+store: `Agreement`, whose protocol `stepsize.follow` describes.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -37,8 +42,18 @@ from .curves import Curve
 from .pinning import Identity, Pinning
 from .prefetch import Source
 from .refs import Ref
+from .track import Track
 
-__all__ = ["broadcast_schedule", "torch_distributed"]
+__all__ = [
+    "Agreement",
+    "Amendment",
+    "Settled",
+    "broadcast_schedule",
+    "receive_curve",
+    "torch_distributed",
+]
+
+log = logging.getLogger("stepsize")
 
 _calls = itertools.count()  # the k-th collective call of every rank shares its keys
 POLL_S = 0.02
@@ -101,11 +116,19 @@ def broadcast_schedule(
     if "error" in payload:
         raise _error(payload, rank)
     identity = Identity(**payload["identity"])
-    chunk_steps = int(payload["chunk_steps"])
+    return identity, receive_curve(pinning, store, identity, int(payload["chunk_steps"]), rank)
+
+
+def receive_curve(
+    pinning: Pinning, store: Any, identity: Identity, chunk_steps: int, rank: int
+) -> Curve:
+    """The curve of `identity` on a rank other than 0: its up-front range (the same as
+    rank 0's) read from the chunks rank 0 publishes (`ChunkPublisher`), later chunks too.
+    Raises `Unreachable` when rank 0 has not published them within `wait_timeout`."""
     curve = pinning.new_curve(identity, chunk_steps=chunk_steps)  # rank 0's chunks, 1:1
-    curve.source = store_source(store, identity, chunk_steps, bound, rank)
+    curve.source = store_source(store, identity, chunk_steps, pinning.wait_timeout, rank)
     curve.ensure(0, curve.upfront_chunks(pinning.upfront_limit))
-    return identity, curve
+    return curve
 
 
 def _check_in(store: Any, key: str, world: int, bound: float) -> int:
@@ -226,3 +249,219 @@ def _error(payload: dict[str, Any], rank: int) -> errors.StepsizeError:
     if isinstance(cls, type) and issubclass(cls, errors.StepsizeError):
         return cls(message)
     return errors.StepsizeError(message)
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """A newer version of a track's lineage, loaded and checked (rank 0 checks; the other
+    ranks get rank 0's values byte for byte): `identity` equals `base` at every step
+    before `from_step`."""
+
+    base: Identity
+    identity: Identity
+    curve: Curve
+    from_step: int
+
+    @property
+    def version(self) -> int:
+        return Ref.parse(self.identity.ref).version or 0
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What every rank does at a sync point: adopt `amendment` now (`refused` None), or
+    not adopt `version` (`refused` says why)."""
+
+    version: int
+    amendment: Amendment | None
+    refused: str | None = None
+
+
+class Agreement:
+    """The every-rank-or-none protocol of a follower under torch.distributed
+    (`stepsize.follow` describes it), over the job's key-value store.
+
+    `sync` is called on every rank at every sync point, in the training thread: rank 0
+    decides without waiting (its `set` and counter reads are local store calls) and every
+    other rank waits for that decision, at most `wait_s` (the store's own timeout: a rank
+    that cannot hear rank 0 that long is in a job whose collectives fail too).
+    """
+
+    def __init__(
+        self, dist: Any, prefix: str, pinning: Pinning, track: Track, *, wait_s: float | None = None
+    ) -> None:
+        self.store = job_store(dist)
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self.prefix = prefix
+        self.pinning = pinning
+        self.track = track
+        if wait_s is None:
+            timeout = getattr(self.store, "timeout", None)
+            wait_s = timeout.total_seconds() if isinstance(timeout, timedelta) else 1800.0
+        self.wait_s = wait_s
+        self.announced: tuple[int, Amendment] | None = None  # rank 0: being prepared
+        self._numbers = itertools.count()
+        self._staged: dict[int, Amendment] = {}  # the other ranks: prepared, by number
+        self._resumes = itertools.count()
+
+    def share(self, curve: Curve) -> None:
+        """Rank 0 (background): publish `curve`'s chunks before announcing them."""
+        ChunkPublisher.attach(curve, self.store)
+
+    def sync(
+        self, point: int, update: int, sync_steps: int, candidate: Amendment | None
+    ) -> Settled | None:
+        """The sync point `point`, after `update`: rank 0 decides (about `candidate`,
+        newly prepared, if any and nothing is announced); every rank carries the
+        decision out. Raises `StepsizeError` on a rank that rank 0 did not answer."""
+        key = f"decision/{point}"
+        if self.rank == 0:
+            decision = self._decide(update, update + sync_steps + 1, candidate)
+            self._set(key, decision)
+        else:
+            decision = self._get(key)
+        return self._carry_out(decision)
+
+    def _decide(self, update: int, after_next: int, candidate: Amendment | None) -> dict[str, Any]:
+        # a commit at the sync point after update k needs k + 1 <= from_step; the next
+        # sync point's k + 1 is `after_next`
+        if self.announced is not None:
+            number, amendment = self.announced
+            ready = int(self.store.add(f"{self.prefix}/ready/{number}", 0))
+            failed = int(self.store.add(f"{self.prefix}/failed/{number}", 0))
+            if failed:
+                return _abort(number, amendment, self._failure(number))
+            if ready == self.world - 1 and update + 1 <= amendment.from_step:
+                return {"op": "commit", "n": number}
+            if after_next > amendment.from_step:
+                return _abort(
+                    number,
+                    amendment,
+                    f"only {ready} of the {self.world - 1} other ranks had its values at "
+                    f"the last sync point before step {amendment.from_step} (after update "
+                    f"{update}; STEPSIZE_FOLLOW_SYNC_STEPS sets their interval)",
+                )
+            return {"op": "none"}
+        if candidate is None:
+            return {"op": "none"}
+        number = next(self._numbers)
+        if update + 1 > candidate.from_step:
+            why = f"the job had done update {update}, past its from_step {candidate.from_step}"
+            return _abort(number, candidate, why)
+        if after_next > candidate.from_step:
+            why = (
+                f"no sync point is left between update {update} and its from_step "
+                f"{candidate.from_step} at which every rank could switch "
+                "(STEPSIZE_FOLLOW_SYNC_STEPS sets their interval)"
+            )
+            return _abort(number, candidate, why)
+        self.announced = (number, candidate)
+        return {
+            "op": "prepare",
+            "n": number,
+            "identity": candidate.identity.as_dict(),
+            "template_digest": candidate.identity.template_digest,
+            "chunk_steps": candidate.curve.chunk_steps,
+            "from_step": candidate.from_step,
+            "base": candidate.base.ref,
+        }
+
+    def _carry_out(self, decision: dict[str, Any]) -> Settled | None:
+        op = decision["op"]
+        if op == "none":
+            return None
+        number = int(decision["n"])
+        if op == "prepare":
+            if self.rank != 0:
+                threading.Thread(
+                    target=self._stage, args=(decision,), name="stepsize-follow", daemon=True
+                ).start()
+            return None
+        mine = self.announced if self.rank == 0 else None
+        if self.rank == 0:
+            self.announced = None
+        if op == "commit":
+            # every other rank acknowledged, so it staged the amendment
+            amendment = mine[1] if mine is not None else self._staged.pop(number)
+            return Settled(amendment.version, amendment)
+        self._staged.pop(number, None)
+        return Settled(int(decision["version"]), None, str(decision["reason"]))
+
+    def _stage(self, decision: dict[str, Any]) -> None:
+        """Another rank, in the background: rank 0's values of the amendment from the
+        store, then acknowledged (or the failure told to rank 0). Never raises."""
+        number = int(decision["n"])
+        try:
+            identity = Identity(
+                **decision["identity"], template_digest=decision.get("template_digest")
+            )
+            curve = receive_curve(
+                self.pinning, self.store, identity, int(decision["chunk_steps"]), self.rank
+            )
+            base = self.track.identity
+            if base.ref != decision["base"]:
+                raise errors.StepsizeError(
+                    f"rank {self.rank} follows {base.ref}, not {decision['base']}"
+                )
+            self._staged[number] = Amendment(base, identity, curve, int(decision["from_step"]))
+        except Exception as exc:  # told to rank 0, which aborts on every rank
+            log.warning(
+                "stepsize follow: rank %d could not prepare an amendment: %s", self.rank, exc
+            )
+            self.store.set(
+                f"{self.prefix}/error/{number}/{self.rank}", f"{type(exc).__name__}: {exc}"
+            )
+            self.store.add(f"{self.prefix}/failed/{number}", 1)
+            return
+        self.store.add(f"{self.prefix}/ready/{number}", 1)
+
+    def _failure(self, number: int) -> str:
+        for rank in range(1, self.world):
+            key = f"{self.prefix}/error/{number}/{rank}"
+            if self.store.check([key]):
+                return f"rank {rank} could not load its values: {self.store.get(key).decode()}"
+        return "a rank could not load its values"
+
+    def announce_resume(self, identity: Identity, curve: Curve, summary: str) -> None:
+        """Rank 0: every rank follows `identity` after the resume (`summary` says why)."""
+        self.share(curve)
+        message = {
+            "identity": identity.as_dict(),
+            "template_digest": identity.template_digest,
+            "chunk_steps": curve.chunk_steps,
+            "summary": summary,
+        }
+        self._set(f"resume/{next(self._resumes)}", message)
+
+    def resume(self) -> tuple[Identity, Curve, str]:
+        """Another rank: what rank 0 decided at the resume (the identity, its curve from
+        the store, the summary). Raises `StepsizeError` or `Unreachable` when rank 0's
+        decision or values do not come in time."""
+        message = self._get(f"resume/{next(self._resumes)}")
+        identity = Identity(**message["identity"], template_digest=message.get("template_digest"))
+        if identity == self.track.identity:
+            return identity, self.track.curve, str(message["summary"])
+        curve = receive_curve(
+            self.pinning, self.store, identity, int(message["chunk_steps"]), self.rank
+        )
+        return identity, curve, str(message["summary"])
+
+    def _set(self, key: str, message: dict[str, Any]) -> None:
+        self.store.set(f"{self.prefix}/{key}", json.dumps(message))
+
+    def _get(self, key: str) -> dict[str, Any]:
+        full = f"{self.prefix}/{key}"
+        try:
+            self.store.wait([full], timedelta(seconds=self.wait_s))
+        except Exception as exc:  # the store's timeout error (a RuntimeError)
+            raise errors.StepsizeError(
+                f"rank 0 did not publish the follower's {key} within {self.wait_s:g} s (this "
+                f"is rank {self.rank}); it stops rather than risk an lr unlike rank 0's: {exc}"
+            ) from exc
+        message: dict[str, Any] = json.loads(self.store.get(full))
+        return message
+
+
+def _abort(number: int, amendment: Amendment, why: str) -> dict[str, Any]:
+    """The decision that no rank adopts amendment `number`, and why."""
+    return {"op": "abort", "n": number, "version": amendment.version, "reason": why}
