@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 import httpx
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 from tests.support.live_server import LiveServer
 
@@ -56,6 +56,28 @@ def hover_step(web: OfflinePage, step: int, within: int = 0) -> dict[str, str]:
     return dict(web.page.locator("#readout").evaluate("el => ({...el.dataset})"))
 
 
+def expect_facts(web: OfflinePage, facts: dict[str, str]) -> None:
+    """The run page's facts table shows each of `facts` (its data-fact name -> text)."""
+    for name, text in facts.items():
+        expect(web.page.locator(f'#facts tr[data-fact="{name}"] td')).to_have_text(text)
+
+
+def expect_run_row(
+    row: Locator, version: str, status: str, progress: str, mismatches: int, host: str
+) -> None:
+    """A row of the schedule page's runs list shows these (mismatches highlighted if any)."""
+    expect(row.locator("td.version")).to_have_text(version)
+    expect(row.locator(".status")).to_have_text(status)
+    expect(row.locator("td.progress")).to_have_text(progress)
+    cell = row.locator("td.mismatches")
+    expect(cell).to_have_text(str(mismatches))
+    if mismatches:
+        expect(cell).to_have_class(BAD)
+    else:
+        expect(cell).not_to_have_class(BAD)
+    expect(row).to_contain_text(host)
+
+
 def seed_runs(client: httpx.Client, ref: str) -> tuple[SeededRun, SeededRun, dict[str, Any]]:
     """`ref` v1; a following 4-rank run that adopts the amendment v2 (v1 until 1200, then a
     linear cooldown) and reports two mismatches; a finished run of v1 without any. Returns
@@ -91,6 +113,8 @@ def seed_runs(client: httpx.Client, ref: str) -> tuple[SeededRun, SeededRun, dic
         for step, _, e in points
         if step in wrong
     }
+    # As client/stepsize/follow.py reports it: the event's step is the from_step.
+    adopted = {"version": 2, "previous": 1, "from_step": 1200, "after_update": 900}
     body = {
         "progress": 1500,
         "current_version": 2,
@@ -99,7 +123,7 @@ def seed_runs(client: httpx.Client, ref: str) -> tuple[SeededRun, SeededRun, dic
         "mismatches": 2,
         "first_mismatch": {"step": 1300, **mismatch[1300]},
         "events": [
-            {"kind": "amendment_adopted", "step": 900, "detail": {"version": 2, "from_step": 1200}},
+            {"kind": "amendment_adopted", "step": 1200, "detail": adopted},
             {"kind": "mismatch", "step": 1300, "detail": mismatch[1300]},
             {"kind": "mismatch", "step": 1400, "detail": mismatch[1400]},
         ],
@@ -124,20 +148,10 @@ def test_schedule_page_lists_its_runs(
     expect(page.locator("#run-table tbody tr")).to_have_count(2)
     row = page.locator(f'#run-table tr[data-run="{follower.id}"]')
     expect(row.locator("a.run-link")).to_have_text(follower.id)
-    expect(row.locator("td.version")).to_have_text("v1 → v2")
-    expect(row.locator(".status")).to_have_text("running · live")
-    expect(row.locator("td.progress")).to_have_text("1,500 / 2,000 (75%)")
-    expect(row.locator("td.mismatches")).to_have_text("2")
-    expect(row.locator("td.mismatches")).to_have_class(BAD)
-    expect(row).to_contain_text("gpu-node-7")
     expect(row.locator("time")).to_have_text("just now")
+    expect_run_row(row, "v1 → v2", "running · live", "1,500 / 2,000 (75%)", 2, "gpu-node-7")
     other = page.locator(f'#run-table tr[data-run="{finished.id}"]')
-    expect(other.locator("td.version")).to_have_text("v1")
-    expect(other.locator(".status")).to_have_text("finished")
-    expect(other.locator("td.progress")).to_have_text("499")
-    expect(other.locator("td.mismatches")).to_have_text("0")
-    expect(other.locator("td.mismatches")).not_to_have_class(BAD)
-    expect(other).to_contain_text("laptop")
+    expect_run_row(other, "v1", "finished", "499", 0, "laptop")
     web.shot("schedule-runs")
 
     # The link opens the run page (a deep link).
@@ -159,24 +173,28 @@ def test_run_page(web: OfflinePage, live_server: LiveServer, admin: httpx.Client
     wait_chart(web, scale="linear")
 
     # The facts, as the server has them.
-    fact = lambda name: page.locator(f'#facts tr[data-fact="{name}"] td')  # noqa: E731
-    expect(fact("schedule")).to_have_text(ref)
-    expect(fact("version")).to_have_text("v1 → v2 (amended)")
-    expect(fact("framework")).to_have_text("torch")
-    expect(fact("host")).to_have_text("gpu-node-7 pid 4242")
-    expect(fact("world-size")).to_have_text("4")
-    expect(fact("status")).to_have_text("running · live")
-    expect(fact("live")).to_have_text("yes")
-    expect(fact("progress")).to_have_text("1,500 / 2,000 (75%)")
-    expect(fact("heartbeats")).to_have_text("2")
-    expect(fact("last-seen")).to_have_text("just now")
-    expect(fact("observed")).to_have_text("1,501 updates checked")
-    expect(fact("mismatches")).to_have_text("2")
-    expect(fact("follows-amendments")).to_have_text("yes")
     v1 = admin.get(f"/v1/schedules/{ref}/versions/1").json()
     v2 = admin.get(f"/v1/schedules/{ref}/versions/2").json()
-    expect(fact("digest")).to_have_text(v1["digest"])
-    expect(fact("current-digest")).to_have_text(v2["digest"])
+    expect_facts(
+        web,
+        {
+            "schedule": ref,
+            "version": "v1 → v2 (amended)",
+            "framework": "torch",
+            "host": "gpu-node-7 pid 4242",
+            "world-size": "4",
+            "status": "running · live",
+            "live": "yes",
+            "progress": "1,500 / 2,000 (75%)",
+            "heartbeats": "2",
+            "last-seen": "just now",
+            "observed": "1,501 updates checked",
+            "mismatches": "2",
+            "follows-amendments": "yes",
+            "digest": v1["digest"],
+            "current-digest": v2["digest"],
+        },
+    )
 
     # The plotted data: v2's values from the API at every plotted step, the observed points
     # exactly as the job reported them, the two mismatches.
@@ -216,7 +234,8 @@ def test_run_page(web: OfflinePage, live_server: LiveServer, admin: httpx.Client
     amendment = page.locator('#amendment-table tr[data-version="2"]')
     expect(amendment.locator("td").nth(1)).to_have_text("v1")
     expect(amendment.locator("td.from-step")).to_have_text("1200")
-    expect(amendment).to_contain_text("at update 900")
+    expect(amendment.locator("td").nth(3)).to_have_text("just now after update 900")
+    expect(page.locator("#newer-amendment")).to_have_count(0)  # v2 is the newest
 
     # The mismatches: the first one and the other, with expected, observed and cause.
     rows = page.locator("#mismatch-table tbody tr")
@@ -252,9 +271,12 @@ def test_run_page(web: OfflinePage, live_server: LiveServer, admin: httpx.Client
     wait_chart(web)
     expect(page.locator("#no-mismatches")).to_contain_text("500 updates checked")
     expect(page.locator("#no-amendments")).to_be_visible()
+    # v2 amends its version, but it does not follow: said, not marked.
+    expect(page.locator("#newer-amendment")).to_have_text(
+        "Newer: v2, equal to v1 before step 1200 (not adopted: the run does not follow amendments)"
+    )
     expect(page.locator("#chart .marker")).to_have_count(0)
-    expect(fact("status")).to_have_text("finished")
-    expect(fact("version")).to_have_text("v1")
+    expect_facts(web, {"status": "finished", "version": "v1", "progress": "499", "host": "laptop"})
     steps, curve, observed, mismatched = plotted(web)
     assert steps[-1] == 500 and curve == api_values(admin, ref, 1, steps)
     assert reported_steps(steps, observed) == set(range(0, 500, 50))
@@ -292,8 +314,7 @@ def test_runs_on_a_private_registry(web: OfflinePage, private_server: LiveServer
         page.fill("#token", reader)
         page.click("#token-save")
         wait_chart(web)
-        expect(page.locator('#facts tr[data-fact="host"] td')).to_contain_text("private-node")
-        expect(page.locator('#facts tr[data-fact="progress"] td')).to_have_text("300 / 2,000 (15%)")
+        expect_facts(web, {"host": "private-node pid 4242", "progress": "300 / 2,000 (15%)"})
         steps, curve, observed, _ = plotted(web)
         assert curve == api_values(admin, ref, 1, steps)
         assert reported_steps(steps, observed) == {0, 100, 200, 300}

@@ -22,7 +22,8 @@ const curveQuery = (run, extra = {}) => bindingQuery(run, { version: run.current
 
 /** The amendments the run adopted, oldest first: the `amends` links from its current version
  * back to the one it registered with, and any amendment_adopted event beyond them (read as
- * detail.version and detail.from_step, else the event's step). Each with its event, if any. */
+ * the client reports them: detail.version, detail.previous, detail.from_step, else the
+ * event's step). Each with its event, if any. */
 export function adoptedAmendments(run, versions) {
   const byVersion = new Map(versions.map((v) => [v.version, v]));
   const adopted = run.events.filter((e) => e.kind === "amendment_adopted");
@@ -37,7 +38,7 @@ export function adoptedAmendments(run, versions) {
     const version = event.detail?.version;
     if (chain.some((a) => a.version === version)) continue;
     const fromStep = event.detail?.from_step ?? event.step;
-    chain.push({ version, amends: event.detail?.amends_version ?? null, from_step: fromStep, event });
+    chain.push({ version, amends: event.detail?.previous ?? null, from_step: fromStep, event });
   }
   return chain;
 }
@@ -63,12 +64,14 @@ export async function renderRun(view, id) {
   view.innerHTML = '<p class="muted">loading…</p>';
   const params = hashParams();
   const log = params.get("log") === "1";
-  let run, versions, current;
+  let run, versions, current, lineage;
   try {
     run = await api(runPath(id));
-    [versions, current] = await Promise.all([
-      api(`${schedulePath(run.schedule)}/versions?limit=500`),
-      api(`${schedulePath(run.schedule)}/versions/${run.current_version}?${bindingQuery(run)}`),
+    const path = schedulePath(run.schedule);
+    [versions, current, lineage] = await Promise.all([
+      api(`${path}/versions?limit=500`),
+      api(`${path}/versions/${run.current_version}?${bindingQuery(run)}`),
+      api(`${path}/versions/${run.current_version}/amendments?limit=1`),
     ]);
   } catch (error) {
     view.innerHTML = `<p class="bad" id="load-error">${esc(errorText(error))}</p>`;
@@ -97,7 +100,7 @@ export async function renderRun(view, id) {
       <section class="card"><h3>Run</h3>${factsTable(run, current)}</section>
       <div>
         <section class="card"><h3>Mismatches</h3>${mismatchTable(run, mismatches)}</section>
-        <section class="card"><h3>Amendments adopted</h3>${amendmentTable(ref, amendments)}</section>
+        <section class="card"><h3>Amendments adopted</h3>${amendmentTable(ref, amendments)}${newerAmendment(ref, run, lineage.latest)}</section>
       </div>
     </div>
     <section class="card"><h3>Events <span class="muted">(${count(run.events.length)})</span></h3>${eventTable(run)}</section>`;
@@ -188,13 +191,30 @@ function mismatchTable(run, rows) {
     ${run.mismatches > rows.length ? `<p class="muted">${count(run.mismatches)} mismatched updates in all; the first and the reported ones are listed</p>` : ""}`;
 }
 
+/** When the job switched: its amendment_adopted event's time and detail.after_update (the
+ * update after which it switched; the event's step is the from_step). */
+function adoptedWhen(event) {
+  if (!event) return '<span class="muted">(no event reported)</span>';
+  const after = event.detail?.after_update;
+  return `${ago(event.at)}${Number.isInteger(after) ? ` after update ${after}` : ""}`;
+}
+
 function amendmentTable(ref, amendments) {
   if (!amendments.length) return '<p class="muted" id="no-amendments">none: the run is on the version it registered with</p>';
   const link = (v) => (v === null || v === undefined ? "–" : `<a href="#/s/${esc(ref)}@${v}">v${v}</a>`);
   return `<table id="amendment-table"><thead><tr><th>version</th><th>amends</th><th>from step</th><th>adopted</th></tr></thead>
     <tbody>${amendments.map((a) => `<tr data-version="${a.version}">
       <td>${link(a.version)}</td><td>${link(a.amends)}</td><td class="from-step">${a.from_step}</td>
-      <td>${a.event ? `${ago(a.event.at)}${a.event.step !== null ? ` at update ${a.event.step}` : ""}` : '<span class="muted">(no event)</span>'}</td></tr>`).join("")}</tbody></table>`;
+      <td>${adoptedWhen(a.event)}</td></tr>`).join("")}</tbody></table>`;
+}
+
+/** The newest amendment of the run's current version, which it has not adopted (yet). */
+function newerAmendment(ref, run, latest) {
+  if (!latest) return "";
+  let why = "not adopted: the run does not follow amendments";
+  if (run.follow) why = run.status === "running" ? "not adopted yet" : `not adopted: the run ${esc(run.status)}`;
+  return `<p id="newer-amendment">Newer: <a href="#/s/${esc(ref)}@${latest.version}">v${latest.version}</a>,
+    equal to v${run.current_version} before step ${latest.from_step} <span class="muted">(${why})</span></p>`;
 }
 
 function eventTable(run) {
