@@ -25,6 +25,14 @@ Keras's step under `gradient_accumulation_steps=k` is the micro-batch counter
 micro-batch `(n + 1) * k - 1`. A shim built with `gradient_accumulation_steps=k` looks up
 `micro // k`, so update `n` uses `lr(n)`.
 
+Observation and following (`stepsize.keras.Observer`, a callback for `fit`): the shim
+records, inside the train step (XLA-safe: two small variables), the lr it returned and
+the counter it was called with; the callback, in the training thread between two
+executions, compares the last update's lr with the registry's, counts it for the run,
+and calls `track.after_update(k)`, the follower's turn. A follower's table
+(`client.schedule(ref, follow=True)`) is a variable, which compiled steps read as an
+input, so an adopted amendment takes effect at the next update without retracing.
+
 `get_config()` holds the identity only (reference, digest, sizes, dtype, accumulation);
 a saved model loads again where the values are in the disk cache or the server is
 reachable. The class is registered as `stepsize>RegistrySchedule` when this module is
@@ -34,19 +42,30 @@ imported, which `import stepsize` arranges for as soon as keras is imported.
 from __future__ import annotations
 
 import contextlib
+import logging
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import keras
 import numpy as np
 
+from .curves import Curve
 from .errors import ScheduleUnavailable
 from .pinning import Identity, curve_for, default_pinning
 from .refs import Ref
 from .steps import MAX_VALUES_PER_REQUEST
 from .track import Track
 
-__all__ = ["TABLE_LIMIT", "RegistrySchedule", "definition_from_keras", "schedule_errors"]
+__all__ = [
+    "TABLE_LIMIT",
+    "Observer",
+    "RegistrySchedule",
+    "definition_from_keras",
+    "schedule_errors",
+]
+
+log = logging.getLogger("stepsize")
 
 TABLE_LIMIT = 1 << 22
 """The longest horizon whose whole curve goes into the table (16 MiB of float32)."""
@@ -111,11 +130,12 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
                 "Argument `gradient_accumulation_steps` must be an int >= 1. "
                 f"Received: gradient_accumulation_steps={k!r}"
             )
-        self.identity = Identity(ref, digest, horizon, total_steps, steps_per_epoch)
+        identity = Identity(ref, digest, horizon, total_steps, steps_per_epoch)
+        curve = track.curve if track is not None else curve_for(identity)
+        self.track = track if track is not None else Track(identity, curve)
         self.dtype = dtype
         self.steps = steps
         self.accumulation = k if k and k > 1 else None
-        self._curve = curve = curve_for(self.identity)
         declared = steps if steps is not None else total_steps
         # exact clipping needs the table to reach the horizon
         self._bounded = horizon is not None and horizon < TABLE_LIMIT
@@ -130,13 +150,67 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._backend = keras.backend.backend()
         self._values = curve.prefix(n).astype(dtype)
         self._table = _constant(self._values, self._backend)
+        # set by an Observer before the train step is traced: what the step records
+        self.recorder: Recorder | None = None
+        self._warned_unobserved = False
+        # A follower's table changes between updates: `table[min(s, n)]` over n + 1
+        # entries (the last: the value past the table, NaN where the curve goes on), a
+        # variable read as an input by compiled steps. JAX's jitted step reads only the
+        # model's threaded state, so there the table stays a constant and a switch asks
+        # the Observer for a new train function (`retrace`).
+        self.follows = self.track.on_update is not None
+        self.retrace = False
+        self._variable: Any = None
+        if self.follows:
+            self._set_follow_table(self.track.identity, curve)
+            self.track.subscribe(self._set_follow_table)
+
+    @property
+    def identity(self) -> Identity:
+        """The version this shim follows now (a follower's changes at an amendment)."""
+        return self.track.identity
+
+    @property
+    def _curve(self) -> Curve:
+        return self.track.curve
+
+    def _set_follow_table(self, identity: Identity, curve: Curve) -> None:
+        """Hold `curve`'s values in the follower's table (the training thread, between
+        updates: the next update reads them)."""
+        n = self._n
+        past = np.nan
+        if identity.horizon is not None and identity.horizon < n:
+            past = curve.value(n)  # constant from the horizon on
+        table = np.append(curve.prefix(n), past).astype(self.dtype)
+        self._values, self._past = table[:n], table[n]
+        if self._backend == "jax":
+            self._table = _constant(table, self._backend)
+            self.retrace = self._variable is not None  # a step traced before holds the old
+            self._variable = self._table
+        elif self._variable is None:
+            self._variable = _variable(table, self._backend)
+        else:
+            self._variable.assign(table)
 
     def __call__(self, step: Any) -> Any:
-        if self._backend == "tensorflow":
-            return self._tf_call(step)
+        lr = self._tf_call(step) if self._backend == "tensorflow" else self._ops_call(step)
+        if self.recorder is not None:
+            self.recorder.record(step, lr)
+        elif self.follows and not self._warned_unobserved and _traced(step):
+            self._warned_unobserved = True
+            log.warning(
+                "%s follows amendments, but no stepsize.keras.Observer() is in fit's "
+                "callbacks: the follower never gets its turn and the job keeps its curve",
+                self.identity.ref,
+            )
+        return lr
+
+    def _ops_call(self, step: Any) -> Any:
         s = keras.ops.cast(step, "int64")
         if self.accumulation:
             s = keras.ops.floor_divide(s, self.accumulation)
+        if self.follows:
+            return self._follow_lookup(s, "a follower's table (follow=True)")
         if self._bounded:
             return self._lookup(s)
         try:
@@ -148,8 +222,23 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
             return keras.ops.convert_to_tensor(self._curve.value(concrete), dtype=self.dtype)
         return self._lookup(s)
 
+    def _follow_lookup(self, s: Any, where: str) -> Any:
+        if not self._bounded:
+            self._check_compilable(where)
+        return keras.ops.take(self._variable, keras.ops.minimum(s, self._n))
+
     def _lookup(self, s: Any) -> Any:
         return keras.ops.take(self._table, keras.ops.minimum(s, self._n - 1))
+
+    def compiled_value(self, micro: int) -> float:
+        """What a compiled step's lookup gives at Keras's counter `micro`, computed on
+        the host from the same table (numpy): NaN past an open run's table."""
+        s = micro // (self.accumulation or 1)
+        if s < self._n:
+            return float(self._values[s])
+        if self.follows:
+            return float(self._past)
+        return float(self._values[-1]) if self._bounded else float("nan")
 
     def _check_compilable(self, where: str) -> None:
         """Raises ValueError when an open run with no declared length is compiled."""
@@ -167,10 +256,12 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         if self.accumulation:
             s = tf.math.floordiv(s, self.accumulation)
         n = self._n
+        if self.follows and not tf.executing_eagerly():
+            return self._follow_lookup(s, "a follower's table (follow=True)")
         if tf.executing_eagerly():
             concrete = min(int(s), n - 1) if self._bounded else int(s)
             if concrete < n:
-                return tf.gather(self._table, concrete)
+                return tf.gather(self._variable if self.follows else self._table, concrete)
             return tf.constant(self._curve.value(concrete), dtype=self.dtype)
         # a constant of the graph, not a captured tensor: XLA folds it into the compiled
         # step instead of taking the table as an input at every call
@@ -205,7 +296,7 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         return config
 
     def __copy__(self) -> RegistrySchedule:
-        return self  # immutable
+        return self  # one table per shim: a copy would miss the follower's switches
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RegistrySchedule:
         return self
@@ -254,6 +345,216 @@ def _constant(values: np.ndarray, backend: str) -> Any:
         with tf.init_scope():  # eager even when built inside a traced function
             return tf.constant(values)
     return keras.ops.convert_to_tensor(values)
+
+
+def _variable(values: np.ndarray, backend: str) -> Any:
+    """A non-trainable variable holding `values` (tracked by no model or optimizer, so
+    never saved with them)."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.init_scope():
+            return tf.Variable(values, trainable=False, name="stepsize_table")
+    return keras.Variable(values, trainable=False, name="stepsize_table")
+
+
+def _traced(step: Any) -> bool:
+    """Whether `step` belongs to a graph being traced (tf.function, jax.jit)."""
+    try:
+        keras.ops.convert_to_numpy(step)
+    except Exception:
+        return True
+    return False
+
+
+class Recorder:
+    """What the shim returned, by the counter it was called with: a ring of `slots`
+    `(step, lr)` pairs in two variables, written inside the train step.
+
+    Slot `step % slots` holds the last call at `step`. An eager read of
+    `optimizer.learning_rate` (a callback, TensorBoard) calls the schedule at the current
+    counter, never at an update's counter once that update is done; with `slots` larger
+    than the optimizer's accumulation, the slot of the last update is still its own when
+    the Observer reads it.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        options: dict[str, Any] = {"trainable": False, "aggregation": "only_first_replica"}
+        self.steps = keras.Variable(np.full(slots, -1, np.int64), name="stepsize_steps", **options)
+        self.lrs = keras.Variable(np.zeros(slots, np.float32), name="stepsize_lrs", **options)
+        # train functions traced with this recorder bound (the others must be remade)
+        self.functions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def record(self, step: Any, lr: Any) -> None:
+        """Write `(step, lr)` into slot `step % slots` (backend ops: XLA-safe)."""
+        ops = keras.ops
+        s = ops.cast(step, "int64")
+        hit = ops.equal(ops.arange(self.slots, dtype="int64"), ops.mod(s, self.slots))
+        self.steps.assign(ops.where(hit, s, self.steps))
+        self.lrs.assign(ops.where(hit, ops.cast(lr, "float32"), self.lrs))
+
+    def read(self, step: int) -> float | None:
+        """The lr recorded at `step`, or None when its slot holds another step."""
+        i = step % self.slots
+        if int(keras.ops.convert_to_numpy(self.steps)[i]) != step:
+            return None
+        return float(keras.ops.convert_to_numpy(self.lrs)[i])
+
+
+class Observer(keras.callbacks.Callback):
+    """The `fit` callback that checks the lr each optimizer update applied, reports it
+    with the run and gives a follower its turn:
+
+        lr = client.schedule(ref, total_steps=N).keras()
+        model.compile(optimizer=keras.optimizers.AdamW(learning_rate=lr), ...)
+        model.fit(..., callbacks=[stepsize.keras.Observer()])
+
+    Keras offers no hook through which a schedule could add itself to `fit`, so the
+    callback is given explicitly; it finds the `RegistrySchedule` of the model's optimizer
+    (or the one given). At `on_train_begin` it binds a `Recorder` to the shim (the train
+    function is remade once so that the traced step records); after each execution
+    (`on_train_batch_end`, in the training thread) it reads the lr recorded at the last
+    update `k` (`optimizer.iterations - 1`), compares it with the registry's `lr(k)`
+    (`track.curve`, which follows switches), then calls `track.after_update(k)`. With
+    `steps_per_execution=m` that is every m-th update (the last of each execution).
+
+    JAX: the jitted step writes only the model's threaded state, so there the lr is the
+    shim's table looked up on the host at the counter the optimizer passed (the same
+    lookup; it checks the counter, the accumulation and the table, not the arithmetic).
+
+    A mismatch is counted; the first is logged once with its update, the expected and
+    observed lr and the likely cause, and reported with the run (`first_mismatch`).
+    Raises TypeError at `fit` when the optimizer's lr is not a `RegistrySchedule`.
+    """
+
+    def __init__(self, schedule: RegistrySchedule | None = None) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.last_update: int | None = None  # what the run reports as progress
+        self.checked = 0
+        self.mismatches = 0
+        self.first_mismatch: dict[str, Any] | None = None
+        self._done = 0  # updates done when last looked
+        self._next_point = 0
+        self._watched: Any = None
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        optimizer = self.model.optimizer
+        schedule = self.schedule or getattr(optimizer, "_learning_rate", None)
+        if not isinstance(schedule, RegistrySchedule):
+            raise TypeError(
+                "stepsize.keras.Observer needs an optimizer whose learning_rate is a "
+                f"stepsize RegistrySchedule. Received: {type(schedule).__name__}"
+            )
+        self.schedule = schedule
+        self.accumulation = int(optimizer.gradient_accumulation_steps or 1)
+        self._iterations_index = next(
+            (i for i, v in enumerate(optimizer.variables) if v is optimizer._iterations), None
+        )
+        backend = keras.backend.backend()
+        if backend != "jax":
+            self._bind(schedule)
+        self._done = self._micro() // self.accumulation
+        run = schedule.track.run
+        if run is not None:
+            run.set_framework(f"keras/{backend}")
+            if self._watched is not run:
+                run.watch(self)
+                self._watched = run
+
+    def _bind(self, schedule: RegistrySchedule) -> None:
+        recorder = schedule.recorder
+        if recorder is None or recorder.slots <= self.accumulation:
+            strategy = getattr(self.model, "distribute_strategy", None)
+            scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+            with scope:
+                recorder = schedule.recorder = Recorder(self.accumulation + 1)
+        if self.model.train_function not in recorder.functions:
+            self.model.make_train_function(force=True)  # trace it again, recording
+            recorder.functions.add(self.model.train_function)
+
+    def _micro(self) -> int:
+        """Keras's counter (`optimizer._iterations`, micro-batches under accumulation)."""
+        state = getattr(self.model, "_jax_state", None)
+        if state and self._iterations_index is not None:
+            # JAX: fit threads the variables and purges the model's until the epoch ends
+            return int(state["optimizer_variables"][self._iterations_index])
+        return int(keras.ops.convert_to_numpy(self.model.optimizer._iterations))
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        micro = self._micro()
+        done = micro // self.accumulation
+        if done == self._done:
+            return  # a micro-batch that made no update
+        self._done = done
+        update, at = done - 1, done * self.accumulation - 1  # the micro-batch it ran at
+        schedule = self.schedule
+        assert schedule is not None
+        observed = schedule.recorder.read(at) if schedule.recorder is not None else None
+        if observed is None:
+            observed = schedule.compiled_value(at)
+        self._check(schedule, update, at, observed)
+        schedule.track.after_update(update)
+        if schedule.retrace:  # JAX: the jitted step holds the table it was traced with
+            schedule.retrace = False
+            self.model.make_train_function(force=True)
+
+    def _check(self, schedule: RegistrySchedule, update: int, at: int, observed: float) -> None:
+        track = schedule.track
+        expected = track.curve.value(update)
+        self.last_update = update
+        self.checked += 1
+        run = track.run
+        if run is not None and update >= self._next_point:
+            run.point(update, observed, expected)
+            self._next_point = update + run.stride(update)
+        if np.float32(observed) == np.float32(expected):
+            return
+        self.mismatches += 1
+        if self.first_mismatch is not None:
+            return
+        cause = self._cause(schedule, update, at, observed)
+        self.first_mismatch = first = {
+            "step": update,
+            "expected": expected,
+            "observed": observed,
+            "group": None,
+            "cause": cause,
+        }
+        log.warning(
+            "stepsize: %s: update %d applied lr %r, the registry's lr(%d) is %r: %s "
+            "(logged once; the run counts every mismatch)",
+            track.identity.ref,
+            update,
+            observed,
+            update,
+            expected,
+            cause,
+        )
+        if run is not None:
+            run.mismatch(first)
+
+    def _cause(self, schedule: RegistrySchedule, update: int, at: int, observed: float) -> str:
+        """The likely cause of a mismatch at `update` (Keras's counter was `at`)."""
+        k, mapped = self.accumulation, schedule.accumulation or 1
+        if k != mapped:
+            return (
+                f"the optimizer accumulates gradients over {k} micro-batch(es) "
+                f"(gradient_accumulation_steps={k}) but the shim maps {mapped}: Keras calls "
+                f"a schedule with the micro-batch counter ({at} at update {update}), so the "
+                f"update applied lr({at // mapped}); build it with "
+                f"sched.keras(gradient_accumulation_steps={k})"
+            )
+        if update >= schedule._n:
+            return (
+                f"the run went past the {schedule._n} steps the shim's table holds (the "
+                "declared total_steps/steps): a compiled step reads NaN there"
+            )
+        return (
+            "the optimizer applied a value the shim does not give at this update (another "
+            "schedule, or a compiled step that did not see the table change)"
+        )
 
 
 def definition_from_keras(schedule: Any) -> dict[str, Any]:

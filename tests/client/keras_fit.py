@@ -5,6 +5,8 @@ for a MirroredStrategy over 2 logical CPUs or the torch backend of Keras:
 
     python tests/client/keras_fit.py REF TOTAL_STEPS MODE     (MODE: function|eager|mirrored)
     python tests/client/keras_fit.py REF TOTAL_STEPS jit UPDATES STEPS_PER_EXECUTION
+    python tests/client/keras_fit.py REF TOTAL_STEPS observe UPDATES STEPS_PER_EXECUTION \
+        ACCUMULATION SHIM_ACCUMULATION    (a fit with stepsize.keras.Observer, see `fit_observed`)
 
 prints one JSON line `{"iterations", "lr", "applied"}` (`jit`: `{"iterations", "applied"}`,
 see `fit_compiled`). The server is STEPSIZE_URL, or
@@ -79,8 +81,10 @@ def fit_compiled(
     jit_compile: bool = True,
     steps_per_execution: int = 1,
     accumulation: int | None = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """`fit` compiled (`jit_compile`, `steps_per_execution`), no callback in the loop.
+    """`fit` compiled (`jit_compile`, `steps_per_execution`), with only `callbacks` (none
+    by default) in the loop.
 
     The lr each update applied is read from the weights after `fit`: micro-batch `t` is
     the one-hot `e_t`, the loss is the model's output, so the gradient of the kernel is
@@ -109,12 +113,65 @@ def fit_compiled(
     )
     x = np.eye(micro, dtype="float32")
     y = np.zeros((micro, 1), dtype="float32")
-    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
     kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel)[:, 0].astype(np.float64)
     applied = (-kernel[::k] * k).tolist()
     assert (kernel[::k] == kernel[k - 1 :: k]).all()  # both micro-batches of an update
     iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     return {"iterations": iterations, "applied": applied}
+
+
+def fit_observed(
+    lr_schedule: Any,
+    updates: int,
+    *,
+    observe: bool = True,
+    jit_compile: bool = True,
+    steps_per_execution: int = 1,
+    accumulation: int | None = None,
+) -> dict[str, Any]:
+    """A small model fit for `updates` optimizer updates (batches of 2), with
+    `stepsize.keras.Observer()` (unless `observe=False`) after a callback that reads
+    `optimizer.learning_rate` eagerly at every batch's end (what TensorBoard-like callbacks
+    do: the observer must not take it for an update's lr). Returns the observer's counts,
+    `iterations` and the wall time of `fit`."""
+    import time
+
+    import keras
+    import numpy as np
+    import stepsize.keras
+
+    k = accumulation or 1
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            learning_rate=lr_schedule, gradient_accumulation_steps=accumulation
+        ),
+        loss="mse",
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+
+    class ReadLearningRate(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    observer = stepsize.keras.Observer()
+    callbacks = [ReadLearningRate(), observer] if observe else []
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(updates * k * 2, 8)).astype("float32")
+    y = rng.normal(size=(updates * k * 2, 1)).astype("float32")
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    return {
+        "iterations": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+        "checked": observer.checked,
+        "mismatches": observer.mismatches,
+        "first_mismatch": observer.first_mismatch,
+        "last_update": observer.last_update,
+        "seconds": seconds,
+    }
 
 
 def load_in_fresh_process(path: Any, cache_dir: Any, imports: str) -> str:
@@ -147,6 +204,22 @@ def load_in_fresh_process(path: Any, cache_dir: Any, imports: str) -> str:
 
 def main() -> None:
     ref, total_steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if mode == "observe":
+        import keras
+        import stepsize
+
+        sched = stepsize.Client().schedule(ref, total_steps=total_steps)
+        updates, per_execution, k, shim_k = (int(a) for a in sys.argv[4:8])
+        lr = sched.keras(gradient_accumulation_steps=shim_k or None)
+        record = fit_observed(
+            lr, updates, steps_per_execution=per_execution, accumulation=k or None
+        )
+        record["backend"] = keras.backend.backend()
+        if sched.run is not None:
+            sched.run.close("finished")  # the last beat, before the test reads the record
+            record["run"] = sched.run.id
+        print(json.dumps(record))
+        return
     if mode == "jit":
         import stepsize
 

@@ -1,0 +1,176 @@
+"""Keras `fit` observed (`stepsize.keras.Observer`) and followed, against the real server:
+the lr each update applied is checked against the registry's (XLA, steps_per_execution,
+gradient accumulation, the JAX and torch backends), reported with the run, and a
+follower's table switches at exactly the next update without retracing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import stepsize
+from stepsize.keras import Observer
+
+from .fakes import PIECEWISE
+from .keras_fit import fit_compiled, fit_observed
+
+ROOT = Path(__file__).resolve().parents[2]
+KERAS_FIT = Path(__file__).with_name("keras_fit.py")
+
+
+def f32(values) -> list[float]:
+    return np.asarray(values, dtype=np.float32).astype(np.float64).tolist()
+
+
+def run_record(client: stepsize.Client, sched: stepsize.Schedule) -> dict:
+    """The server's record of the schedule's run, after its last beat."""
+    run = sched.run
+    assert run is not None
+    run.close("finished")
+    assert run.id is not None, "the run was never registered"
+    return client.registry.run(run.id)
+
+
+def test_a_correct_10000_update_xla_fit_reports_no_mismatch(live):
+    client = live.client()
+    stepsize.set_default_client(client)
+    sched = client.schedule("team/warmup", total_steps=10_000)
+    got = fit_observed(sched.keras(), 10_000, jit_compile=True, steps_per_execution=50)
+    assert got["iterations"] == 10_000
+    # the callback runs once per execution: it sees every 50th update, the last included
+    assert (got["checked"], got["mismatches"], got["last_update"]) == (200, 0, 9_999)
+    assert got["first_mismatch"] is None
+    record = run_record(client, sched)
+    assert record["framework"] == "keras/tensorflow"
+    assert (record["progress"], record["observed"], record["mismatches"]) == (9_999, 200, 0)
+    assert record["first_mismatch"] is None
+    points = record["points"]
+    assert points and all(lr == pytest.approx(want, rel=1e-6) for _, lr, want in points)
+    registry = live.registry_values("team/warmup@1", 10_000)
+    assert [lr for _, lr, _ in points] == f32([registry[step] for step, _, _ in points])
+
+
+def test_accumulation_not_given_to_the_shim_is_reported_at_step_0(live, caplog):
+    client = live.client()
+    stepsize.set_default_client(client)
+    sched = client.schedule("team/warmup", total_steps=40)
+    with caplog.at_level(logging.WARNING, logger="stepsize"):
+        got = fit_observed(sched.keras(), 40, steps_per_execution=3, accumulation=2)
+    registry = live.registry_values("team/warmup@1", 2)
+    first = got["first_mismatch"]
+    assert got["iterations"] == 40 and got["mismatches"] == got["checked"] > 0
+    assert (first["step"], first["expected"], first["observed"]) == (0, registry[0], f32(registry)[1])
+    assert "gradient_accumulation_steps=2" in first["cause"]
+    assert "applied lr(1)" in first["cause"]
+    logged = [r.getMessage() for r in caplog.records if "update 0 applied lr" in r.getMessage()]
+    assert len(logged) == 1 and first["cause"] in logged[0]
+    record = run_record(client, sched)
+    assert record["mismatches"] == got["mismatches"]
+    assert record["first_mismatch"]["step"] == 0
+    assert "gradient_accumulation_steps=2" in record["first_mismatch"]["cause"]
+    assert [e["step"] for e in record["events"] if e["kind"] == "mismatch"] == [0]
+
+    # built with the optimizer's accumulation: every update checked, none mismatched
+    mapped = client.schedule("team/warmup", total_steps=40, register_run=False)
+    lr = mapped.keras(gradient_accumulation_steps=2)
+    got = fit_observed(lr, 40, steps_per_execution=3, accumulation=2)
+    assert (got["mismatches"], got["last_update"]) == (0, 39)
+
+
+def test_past_the_declared_run_is_reported_with_its_cause(live):
+    client = live.client()
+    sched = client.schedule("team/open", total_steps=20, register_run=False)
+    got = fit_observed(sched.keras(), 30, jit_compile=True)
+    assert got["mismatches"] == 9  # updates 21..29 read NaN past the table of [0, 20]
+    assert got["first_mismatch"]["step"] == 21
+    assert "past the 21 steps" in got["first_mismatch"]["cause"]
+
+
+@pytest.mark.parametrize(("jit_compile", "per_execution"), [(True, 1), (True, 3), (False, 1)])
+def test_a_follower_switch_takes_effect_at_the_next_update(live, jit_compile, per_execution):
+    client = live.client()
+    stepsize.set_default_client(client)
+    updates, after = 24, 10
+    amended = client.publish("keras-runs/amended", PIECEWISE).ref
+    new_identity, new_curve = client.pinning.pin(stepsize.Ref.parse(amended), total_steps=updates)
+    sched = client.schedule("team/warmup", total_steps=updates, register_run=False)
+    switched: list[int] = []
+
+    def follower(update: int) -> None:  # what follow.Follower does when an amendment is due
+        if not switched and update >= after:
+            sched.track.switch(new_identity, new_curve)
+            switched.append(update)
+
+    sched.track.on_update = follower
+    lr = sched.keras()
+    observer = Observer()
+    record = fit_compiled(
+        lr,
+        updates,
+        jit_compile=jit_compile,
+        steps_per_execution=per_execution,
+        callbacks=[observer],
+    )
+    k = switched[0]
+    old = live.registry_values("team/warmup@1", updates)
+    new = live.registry_values(amended, updates)
+    assert old[k + 1] != new[k + 1]
+    assert record["applied"] == f32(old[: k + 1] + new[k + 1 :])
+    assert lr.identity == new_identity
+    assert observer.mismatches == 0 and observer.last_update == updates - 1
+    assert observer.model.train_function.experimental_get_tracing_count() == 1  # no retrace
+
+
+def test_a_follower_without_the_observer_is_warned(live, caplog):
+    sched = live.client().schedule("team/warmup", total_steps=8, register_run=False)
+    sched.track.on_update = lambda update: None
+    with caplog.at_level(logging.WARNING, logger="stepsize"):
+        fit_compiled(sched.keras(), 8, jit_compile=True)
+    assert any("no stepsize.keras.Observer()" in r.getMessage() for r in caplog.records)
+
+
+def test_the_observer_needs_a_registry_schedule():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    with pytest.raises(TypeError, match="RegistrySchedule"):
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0, callbacks=[Observer()])
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_are_observed(live, tmp_path, backend):
+    """The jitted JAX fit and Keras's torch backend: a correct fit and a fit whose shim
+    misses the optimizer's accumulation, each reported with its run."""
+    client = live.client()
+    for k, shim_k, per_execution in ((0, 0, 4), (2, 0, 1)):
+        env = live.env(KERAS_BACKEND=backend, STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
+        args = ["team/warmup", "60", "observe", "60", str(per_execution), str(k), str(shim_k)]
+        out = subprocess.run(
+            [sys.executable, str(KERAS_FIT), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got["backend"] == backend and got["iterations"] == 60
+        record = client.registry.run(got["run"])
+        assert record["framework"] == f"keras/{backend}"
+        assert record["progress"] == 59 and record["observed"] == got["checked"]
+        if k:
+            assert got["first_mismatch"]["step"] == 0
+            assert "gradient_accumulation_steps=2" in got["first_mismatch"]["cause"]
+            assert record["mismatches"] == got["mismatches"] > 0
+        else:
+            assert got["checked"] == 60 // per_execution and got["mismatches"] == 0
+            assert record["mismatches"] == 0
