@@ -23,6 +23,9 @@ from .conftest import problem, published
 READ, WRITE, ADMIN, PUBLIC = "read", "write", "admin", "public"
 # Any valid token, even while reads are public (SPEC 6: the audit log names tokens).
 TOKEN = "token"
+# Registering a run: whoever may read (201, not 200). Writing a run: only the holder of
+# the key its registration answered (X-Stepsize-Run-Key), whatever bearer token is sent.
+REGISTER, RUN_KEY = "register", "run-key"
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v1/schedules"): READ,
@@ -31,6 +34,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/schedules/{namespace}/{name}/versions"): WRITE,
     ("GET", "/v1/schedules/{namespace}/{name}/versions"): READ,
     ("GET", "/v1/schedules/{namespace}/{name}/versions/{version}"): READ,
+    ("GET", "/v1/schedules/{namespace}/{name}/versions/{version}/amendments"): READ,
     ("PUT", "/v1/schedules/{namespace}/{name}/tags/{tag}"): WRITE,
     ("DELETE", "/v1/schedules/{namespace}/{name}/tags/{tag}"): WRITE,
     ("GET", "/v1/schedules/{namespace}/{name}/lr"): READ,
@@ -40,6 +44,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/validate"): READ,
     ("GET", "/v1/types"): READ,
     ("GET", "/v1/audit"): TOKEN,
+    ("POST", "/v1/runs"): REGISTER,
+    ("POST", "/v1/runs/{run_id}/heartbeat"): RUN_KEY,
+    ("GET", "/v1/runs"): READ,
+    ("GET", "/v1/runs/{run_id}"): READ,
     ("POST", "/v1/tokens"): ADMIN,
     ("GET", "/v1/tokens"): ADMIN,
     ("DELETE", "/v1/tokens/{token_id}"): ADMIN,
@@ -60,6 +68,7 @@ PARAMS = {
     "tag": "prod",
     "token_id": "1",
     "path": "favicon.svg",
+    "run_id": "",  # the run the `tokens` fixture registers
 }
 BODIES = {
     "/v1/schedules/{namespace}/{name}/versions": {"definition": {"type": "constant", "value": 0.1}},
@@ -68,8 +77,26 @@ BODIES = {
     "/v1/evaluate": {"definition": {"type": "constant", "value": 0.1}, "step": 1},
     "/v1/validate": {"definition": {"type": "constant", "value": 0.1}},
     "/v1/tokens": {"scopes": ["read"]},
+    "/v1/runs/{run_id}/heartbeat": {"progress": 1},
 }
-QUERIES = {"/v1/schedules/{namespace}/{name}/lr": {"step": "1"}}
+QUERIES = {
+    "/v1/schedules/{namespace}/{name}/lr": {"step": "1"},
+    "/v1/runs": {"schedule": f"{NAMESPACE}/sched"},
+}
+
+
+def run_body(digest: str) -> dict[str, object]:
+    """A registration of a run of `authz/sched@1`, whose digest is `digest`."""
+    return {
+        "schedule": f"{NAMESPACE}/sched",
+        "version": 1,
+        "digest": digest,
+        "world_size": 1,
+        "framework": "torch",
+        "host": "test-host",
+        "follow": False,
+        "started_at": "2026-12-01T00:00:00Z",
+    }
 
 
 def app_routes() -> list[tuple[str, str]]:
@@ -116,7 +143,11 @@ def tokens(live_server: LiveServer) -> dict[str, str]:
     admin_token = live_server.admin_token
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(base_url=live_server.url, headers=headers) as client:
-        published(client, f"{NAMESPACE}/sched", {"type": "constant", "value": 0.1})
+        version = published(client, f"{NAMESPACE}/sched", {"type": "constant", "value": 0.1})
+        run = client.post("/v1/runs", json=run_body(version["digest"]))
+        assert run.status_code == 201, run.text
+        PARAMS["run_id"] = run.json()["id"]
+        BODIES["/v1/runs"] = run_body(version["digest"])
     return {
         "admin": admin_token,
         "read": live_server.create_token("read"),
@@ -166,6 +197,22 @@ def test_token_routes_need_a_token_even_with_public_reads(
         assert response.status_code == 200, (method, path, kind, response.text)
 
 
+def test_anyone_who_may_read_registers_a_run(anon: httpx.Client, tokens: dict[str, str]) -> None:
+    ((method, path),) = routes_of(REGISTER)
+    assert call(anon, method, path, None).status_code == 201
+    for kind in ("read", "other", "writer", "admin"):
+        assert call(anon, method, path, tokens[kind]).status_code == 201, kind
+    problem(call(anon, method, path, "ssz_not-a-real-token"), 401, "invalid_token")
+
+
+def test_a_run_is_written_only_with_its_key(anon: httpx.Client, tokens: dict[str, str]) -> None:
+    ((method, path),) = routes_of(RUN_KEY)
+    for kind in (None, "read", "writer", "admin"):
+        response = call(anon, method, path, tokens[kind] if kind else None)
+        assert response.status_code == 401, (kind, response.text)
+        assert "X-Stepsize-Run-Key" in response.json()["detail"], response.text
+
+
 @pytest.mark.parametrize(("method", "path"), routes_of(PUBLIC))
 def test_operations_routes_are_always_open(anon: httpx.Client, method: str, path: str) -> None:
     assert call(anon, method, path, None).status_code == 200
@@ -194,10 +241,20 @@ def test_private_server_needs_a_token_for_reads(make_client: Callable[..., TestC
         headers={"Authorization": f"Bearer {admin_token}"},
     )
     assert created.status_code == 201
-    for method, path in routes_of(READ) + routes_of(TOKEN):
-        problem(call(client, method, path, None), 401, "unauthorized")
-        response = call(client, method, path, read_token)
-        assert response.status_code == 200, (method, path, response.text)
+    digest = created.json()["digest"]
+    headers = {"Authorization": f"Bearer {read_token}"}
+    run = client.post("/v1/runs", json=run_body(digest), headers=headers)
+    assert run.status_code == 201, run.text
+    saved = PARAMS["run_id"], BODIES.get("/v1/runs")
+    PARAMS["run_id"] = run.json()["id"]  # this app's run, for this test only
+    BODIES["/v1/runs"] = run_body(digest)
+    try:
+        for method, path in routes_of(READ) + routes_of(TOKEN) + routes_of(REGISTER):
+            problem(call(client, method, path, None), 401, "unauthorized")
+            response = call(client, method, path, read_token)
+            assert response.status_code in (200, 201), (method, path, response.text)
+    finally:
+        PARAMS["run_id"], BODIES["/v1/runs"] = saved
     for method, path in routes_of(PUBLIC):
         assert call(client, method, path, None).status_code == 200, path
 
