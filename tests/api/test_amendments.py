@@ -68,28 +68,30 @@ def follower(
     host: str = "gpu-7",
 ) -> str:
     """A run registered through /v1/runs, with one heartbeat; returns its id."""
+    run = register(client, ref, version, follow=follow, host=host)
+    beat(client, run, progress=progress, current_version=current)
+    return str(run["id"])
+
+
+def register(
+    client: httpx.Client, ref: str, version: int, *, follow: bool, host: str = "gpu-7"
+) -> dict[str, Any]:
+    """POST /v1/runs for `ref@version`; returns the answer (`id`, `key`, `run`)."""
     pinned = client.get(f"/v1/schedules/{ref}/versions/{version}").json()
-    registered = client.post(
-        "/v1/runs",
-        json={
-            "schedule": ref,
-            "version": version,
-            "digest": pinned["digest"],
-            "follow": follow,
-            "host": host,
-            "framework": "torch",
-        },
-    )
+    body = {"schedule": ref, "version": version, "digest": pinned["digest"], "follow": follow}
+    registered = client.post("/v1/runs", json=body | {"host": host, "framework": "torch"})
     assert registered.status_code == 201, registered.text
-    run = registered.json()
-    beat: dict[str, Any] = {"progress": progress}
-    if current is not None:
-        beat["current_version"] = current
+    answer: dict[str, Any] = registered.json()
+    return answer
+
+
+def beat(client: httpx.Client, run: dict[str, Any], **fields: Any) -> None:
+    """One heartbeat of `run` (fields left None are not sent)."""
+    body = {key: value for key, value in fields.items() if value is not None}
     answer = client.post(
-        f"/v1/runs/{run['id']}/heartbeat", json=beat, headers={"X-Stepsize-Run-Key": run["key"]}
+        f"/v1/runs/{run['id']}/heartbeat", json=body, headers={"X-Stepsize-Run-Key": run["key"]}
     )
     assert answer.status_code == 200, answer.text
-    return str(run["id"])
 
 
 def set_run(live_server: LiveServer, run_id: str, **values: Any) -> None:
@@ -273,17 +275,10 @@ def test_a_finished_follower_does_not_refuse(
 ) -> None:
     ref = f"{ns}/s"
     published(admin, ref, BASE)
-    pinned = anon.get(f"/v1/schedules/{ref}/versions/1").json()
-    run = anon.post(
-        "/v1/runs",
-        json={"schedule": ref, "version": 1, "digest": pinned["digest"], "follow": True},
-    ).json()
-    key = {"X-Stepsize-Run-Key": run["key"]}
-    beat = anon.post(f"/v1/runs/{run['id']}/heartbeat", json={"progress": 9000}, headers=key)
-    assert beat.status_code == 200, beat.text
+    run = register(anon, ref, 1, follow=True)
+    beat(anon, run, progress=9000)
     assert amend(admin, ref, 1, 8000, FLAT).status_code == 409
-    done = anon.post(f"/v1/runs/{run['id']}/heartbeat", json={"status": "finished"}, headers=key)
-    assert done.status_code == 200, done.text
+    beat(anon, run, status="finished")
     assert amend(admin, ref, 1, 8000, FLAT).status_code == 201
 
 
@@ -430,3 +425,26 @@ def test_an_amendment_is_audited(admin: httpx.Client, ns: str) -> None:
         "from_step": 500,
     }
     assert entries[0]["actor"] == made["author"]
+
+
+def test_an_amendment_over_the_node_limit_is_422(admin: httpx.Client, ns: str) -> None:
+    parts = [{"type": "constant", "value": 0.1 + k / 1000} for k in range(199)]
+    base = {"type": "sequence", "schedules": parts, "boundaries": list(range(1, 199))}
+    published(admin, f"{ns}/s", base)  # 200 nodes
+    tail = {"type": "sequence", "schedules": parts[:99], "boundaries": list(range(1, 99))}
+    body = problem(amend(admin, f"{ns}/s", 1, 1000, tail), 422, "invalid_definition")
+    assert "more than 256 schedule nodes" in body["errors"][0]["message"]
+    assert body["errors"][0]["message"].startswith("in the amended definition")
+    # From step 100 only the base's first 100 children are kept: it fits.
+    made = amended(admin, f"{ns}/s", 1, 100, tail)
+    assert len(made["definition"]["schedules"]) == 101
+
+
+def test_amends_null_is_an_ordinary_publish(admin: httpx.Client, ns: str) -> None:
+    published(admin, f"{ns}/s", BASE)
+    response = admin.post(
+        f"/v1/schedules/{ns}/s/versions", json={"definition": FLAT, "amends": None}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["amends"] is None
+    assert response.json()["definition"] == FLAT

@@ -1,4 +1,4 @@
-"""Versions: publish, list, read one."""
+"""Versions: publish (an amendment included), list, read one, the amendments of one."""
 
 from __future__ import annotations
 
