@@ -139,6 +139,7 @@ class Follower:
         self._handled: set[tuple[str, int]] = set()  # (base ref, version) seen already
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_update = -1
 
     def __repr__(self) -> str:
         return f"Follower({self.track.identity.ref!r}, rank={self.rank})"
@@ -240,7 +241,12 @@ class Follower:
     # the training thread
 
     def on_update(self, update: int) -> None:
-        """Update `update` is done (training thread): switch, sync or do nothing."""
+        """Update `update` is done (training thread): switch, sync or do nothing.
+        A repeated call for the same update (two shims observing one optimizer) is
+        ignored."""
+        if update == self._last_update:
+            return
+        self._last_update = update
         agreement = self.agreement
         if agreement is not None:
             if (update + 1) % self.sync_steps == 0:

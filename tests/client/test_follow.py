@@ -8,12 +8,16 @@ Real server (`live`, or `own_server` where it is killed), real torch gloo jobs (
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import stepsize
@@ -166,3 +170,143 @@ def test_a_server_outage_is_counted_and_the_job_keeps_its_curve(own_server, fast
     assert lrs == expected
     assert "asking" in caplog.text and "the job keeps its curve" in caplog.text
     follower.close()
+
+
+# -- torch.distributed: N gloo ranks ----------------------------------------------------
+
+
+class Job:
+    """A `_follow_ranks.py` job in the background; `gate` waits until rank 0 is at GATE."""
+
+    def __init__(self, live: Live, tmp_path: Path, nproc: int, ref: str, **kw: Any) -> None:
+        self.out = tmp_path / "job"
+        self.out.mkdir()
+        self.nproc = nproc
+        env = live.env(
+            STEPSIZE_CACHE_DIR=str(tmp_path / "cache"),
+            STEPSIZE_FOLLOW_POLL_S="0.05",
+            STEPSIZE_FOLLOW_SYNC_STEPS=str(kw.get("sync_steps", 10)),
+            STEPSIZE_HEARTBEAT_S="0.2",
+            STEPSIZE_REGISTER_RUNS="1" if kw.get("runs", True) else "0",
+        )
+        args = [str(nproc), ref, str(kw.get("total", 600)), str(kw.get("gate", 100))]
+        args += [kw.get("shim", "lambda"), str(self.out)]
+        self.process = subprocess.Popen(
+            [sys.executable, str(JOB), *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def at_gate(self) -> None:
+        deadline = time.monotonic() + 240
+        while not (self.out / "reached").exists():
+            if self.process.poll() is not None:
+                raise AssertionError(f"the job ended early:\n{self.process.stdout.read()[-4000:]}")
+            assert time.monotonic() < deadline, "the job did not reach its gate"
+            time.sleep(0.05)
+
+    def go(self, prepared: bool) -> None:
+        (self.out / "go").write_text("prepared" if prepared else "go")
+
+    def records(self) -> list[dict[str, Any]]:
+        try:
+            output, _ = self.process.communicate(timeout=300)
+        finally:
+            self.process.kill()
+        assert self.process.returncode == 0, output[-4000:]
+        return [json.loads((self.out / f"rank{r}.json").read_text()) for r in range(self.nproc)]
+
+    def log(self, rank: int) -> str:
+        return (self.out / f"rank{rank}.log").read_text()
+
+
+def same_on_every_rank(records: list[dict[str, Any]]) -> np.ndarray:
+    """The lrs of rank 0, after checking every rank used the very same at every update."""
+    lrs = [np.asarray(record["lrs"]) for record in records]
+    for rank, mine in enumerate(lrs[1:], start=1):
+        assert mine.tobytes() == lrs[0].tobytes(), f"rank {rank} diverged from rank 0"
+    return lrs[0]
+
+
+def assert_on_curve(lrs: np.ndarray, registry: list[float]) -> None:
+    """LambdaLR's lr is `initial_lr * factor`: the registry's value, or one ulp off where
+    no float64 factor gives it exactly."""
+    want = np.asarray(registry)
+    assert (np.abs(lrs - want) <= np.spacing(want)).all()
+
+
+def test_four_gloo_ranks_switch_at_exactly_from_step(live, tmp_path):
+    """The acceptance: a 4-process job at update ~100 receives an amendment from 400."""
+    name = new_schedule(live)
+    job = Job(live, tmp_path, 4, f"{name}@1", total=600, gate=100, shim="scheduler")
+    job.at_gate()
+    published = live.client().amend(name, 1, 400, COOLDOWN, description="cool down at 400")
+    job.go(prepared=True)
+    records = job.records()
+    lrs = same_on_every_rank(records)
+    old = np.asarray(live.registry_values(f"{name}@1", 600))
+    new = np.asarray(live.registry_values(published.ref, 600))
+    assert lrs[:400].tobytes() == old[:400].tobytes()  # bit-identical before S
+    assert (lrs[400:500] == evaluated(live, COOLDOWN, 100)).all()
+    assert lrs.tobytes() == new.tobytes()
+    switched = {tuple(record["adopted"][0]) for record in records}
+    assert len(switched) == 1 and all(len(r["adopted"]) == 1 for r in records)
+    version, after = switched.pop()
+    assert version == 2 and 100 <= after < 400 and (after + 1) % 10 == 0
+    assert all(record["ref"] == published.ref and not record["refused"] for record in records)
+    assert "adopted" in job.log(3) and f"{name}@2" in job.log(3)
+    # the run record: the amendment adopted, nothing mismatched
+    run = httpx.get(f"{live.url}/v1/runs/{records[0]['run_id']}").json()
+    assert run["world_size"] == 4 and run["follow"] is True
+    assert run["version"] == 1 and run["current_version"] == 2
+    assert run["mismatches"] == 0 and run["observed"] >= 599
+    adopted = [e for e in run["events"] if e["kind"] == "amendment_adopted"]
+    assert len(adopted) == 1 and adopted[0]["step"] == 400
+    assert adopted[0]["detail"]["version"] == 2 and adopted[0]["detail"]["after_update"] == after
+
+
+def test_server_killed_while_the_ranks_follow_changes_nothing(own_server, tmp_path):
+    name = new_schedule(own_server)
+    job = Job(own_server, tmp_path, 2, f"{name}@1", total=300, gate=100, shim="lambda")
+    job.at_gate()
+    expected = own_server.registry_values(f"{name}@1", 300)
+    own_server.server.kill()
+    job.go(prepared=False)
+    records = job.records()
+    lrs = same_on_every_rank(records)
+    assert_on_curve(lrs, expected)  # the job finished on its curve
+    assert records[0]["poll_failures"] >= 1
+    assert all(record["ref"] == f"{name}@1" and not record["adopted"] for record in records)
+
+
+def test_an_amendment_too_close_to_its_from_step_is_adopted_by_no_rank(live, tmp_path):
+    name = new_schedule(live)
+    job = Job(live, tmp_path, 2, f"{name}@1", total=300, gate=100, runs=False)
+    job.at_gate()
+    # the first sync point after the gate is after update 109; the next (119) is past S
+    live.client().amend(name, 1, 115, COOLDOWN)
+    job.go(prepared=True)
+    records = job.records()
+    lrs = same_on_every_rank(records)
+    assert_on_curve(lrs, live.registry_values(f"{name}@1", 300))
+    for rank, record in enumerate(records):
+        assert record["ref"] == f"{name}@1" and not record["adopted"]
+        assert [version for version, _ in record["refused"]] == [2]
+        assert "no sync point is left" in job.log(rank)
+
+
+def test_an_amendment_whose_from_step_the_job_passed_is_adopted_by_no_rank(live, tmp_path):
+    name = new_schedule(live)
+    job = Job(live, tmp_path, 2, f"{name}@1", total=300, gate=100, runs=False)
+    job.at_gate()
+    live.client().amend(name, 1, 60, COOLDOWN)  # no run registered: the server accepts it
+    job.go(prepared=True)
+    records = job.records()
+    lrs = same_on_every_rank(records)
+    assert_on_curve(lrs, live.registry_values(f"{name}@1", 300))
+    for rank, record in enumerate(records):
+        assert record["ref"] == f"{name}@1" and not record["adopted"]
+        assert "past its from_step 60" in job.log(rank)
