@@ -13,11 +13,13 @@ import httpx
 RUN_KEY_HEADER = "X-Stepsize-Run-Key"
 
 
-def api_values(client: httpx.Client, ref: str, version: int, steps: list[int]) -> list[float]:
-    """The API's lr of `ref@version` at `steps` (POST .../lr)."""
-    answer = client.post(
-        f"/v1/schedules/{ref}/lr", params={"version": version}, json={"steps": steps}
-    )
+def api_values(
+    client: httpx.Client, ref: str, version: int, steps: list[int], **binding: int
+) -> list[float]:
+    """The API's lr of `ref@version` at `steps` (POST .../lr), bound by `binding`
+    (total_steps=, steps_per_epoch=) if given."""
+    params = {"version": version, **binding}
+    answer = client.post(f"/v1/schedules/{ref}/lr", params=params, json={"steps": steps})
     assert answer.status_code == 200, answer.text
     return [float(v) for v in answer.json()["lr"]]
 
@@ -80,8 +82,8 @@ def register(client: httpx.Client, ref: str, version: int, **fields: Any) -> See
 
 
 def points_on_curve(
-    client: httpx.Client, ref: str, version: int, steps: list[int]
+    client: httpx.Client, ref: str, version: int, steps: list[int], **binding: int
 ) -> list[list[Any]]:
     """Heartbeat points [step, lr, expected] whose lr is the API's value (no mismatch)."""
-    values = api_values(client, ref, version, steps)
+    values = api_values(client, ref, version, steps, **binding)
     return [[step, lr, lr] for step, lr in zip(steps, values, strict=True)]

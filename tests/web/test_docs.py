@@ -45,6 +45,16 @@ def test_swagger_ui_offline(web: OfflinePage, live_server: LiveServer) -> None:
     web.shot("docs")
 
 
+def reveal(web: OfflinePage, selector: str, *, scrolls: int = 100) -> None:
+    """Scroll the page down until `selector` is attached; fails if it never is."""
+    for _ in range(scrolls):
+        if web.page.locator(selector).count():
+            return
+        web.page.mouse.wheel(0, 1500)
+        web.page.wait_for_timeout(100)
+    expect(web.page.locator(selector).first).to_be_attached()
+
+
 def test_redoc_offline(web: OfflinePage, live_server: LiveServer) -> None:
     document = httpx.get(live_server.url + "/openapi.json", timeout=30).json()
     operation_ids = [
@@ -56,9 +66,11 @@ def test_redoc_offline(web: OfflinePage, live_server: LiveServer) -> None:
     page = web.page
     page.goto(live_server.url + "/redoc")
     expect(page.locator("h1").first).to_contain_text("stepsize")
-    # ReDoc links every operation from its tag's section: #/<tag>/<operationId>.
+    # ReDoc links every operation from its tag's section: #/<tag>/<operationId>. It renders
+    # the sections after the first few as they scroll into view (since the runs routes made
+    # the document longer), so the page is scrolled down until each link is there.
     for operation_id in operation_ids:
-        expect(page.locator(f'a[href$="/{operation_id}"]').first).to_be_attached()
+        reveal(web, f'a[href$="/{operation_id}"]')
     web.shot("redoc")
 
 

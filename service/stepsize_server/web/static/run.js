@@ -93,7 +93,7 @@ export async function renderRun(view, id) {
       <div id="chart" style="margin-top:8px"></div>
       <div id="readout" class="readout muted"></div>
       <p class="muted">the line: v${run.current_version}'s learning rate (the registry's); dots: the lr the
-        job applied (${count(run.points.length)} sampled of ${count(run.observed)} checked), red: mismatches;
+        job applied at ${count(run.points.length)} sampled updates (${count(run.observed)} checked in all), red: mismatches;
         dashed: amendments adopted · drag to zoom, double-click to reset</p>
     </section>
     <div class="cols">
@@ -181,7 +181,8 @@ function factsTable(run, current) {
 
 function mismatchTable(run, rows) {
   if (!rows.length) {
-    return `<p class="muted" id="no-mismatches">none: ${count(run.observed)} updates checked, every one on the curve</p>`;
+    const checked = run.observed ? `${count(run.observed)} updates checked, every one on the curve` : "no update checked yet";
+    return `<p class="muted" id="no-mismatches">none: ${checked}</p>`;
   }
   return `<table id="mismatch-table"><thead><tr><th>step</th><th>expected</th><th>observed</th><th>group</th><th>cause</th></tr></thead>
     <tbody>${rows.map((m) => `<tr data-step="${m.step}" ${m.first ? 'class="first"' : ""}>

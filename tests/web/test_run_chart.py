@@ -1,0 +1,111 @@
+"""The run page's chart beyond the basics of test_runs.py: a run of a run-length template
+(its curve is the binding to the run's total_steps, as the job has it), and zooming, which
+fetches the visible steps again at stride 1 and keeps the observed points and the
+amendment's marker where they belong."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.support.live_server import LiveServer
+
+from .conftest import OfflinePage, publisher
+from .runs_seed import amend, api_values, points_on_curve, register
+from .test_runs import expect_facts, plotted, reported_steps
+from .test_ui import chart_box, wait_chart
+
+TEMPLATE = {
+    "type": "warmup",
+    "steps": "0.1dur",
+    "schedule": {"type": "cosine", "start": 1e-3, "end": 1e-5, "steps": "0.9dur"},
+}
+TOTAL = 3000
+COSINE = {"type": "cosine", "start": 1e-3, "end": 1e-5, "steps": 3000}
+
+
+def drag_zoom(web: OfflinePage, start: int, stop: int) -> None:
+    """Drag across the chart from step `start` to `stop`; wait for stride 1."""
+    box = chart_box(web)
+    y = box["y"] + box["height"] / 2
+    to_x = "s => document.querySelector('#chart').plot.valToPos(s, 'x')"
+    web.page.mouse.move(box["x"] + web.page.evaluate(to_x, start), y)
+    web.page.mouse.down()
+    web.page.mouse.move(box["x"] + web.page.evaluate(to_x, stop), y, steps=5)
+    web.page.mouse.up()
+    wait_chart(web, stride="1")
+
+
+def test_template_run(
+    web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str
+) -> None:
+    ref = f"{ns}/sized"
+    made = publisher(admin)(ref, TEMPLATE)
+    assert made["template"] is True, made
+    bound = admin.get(f"/v1/schedules/{ref}/versions/1", params={"total_steps": TOTAL}).json()
+    run = register(
+        admin,
+        ref,
+        1,
+        digest=bound["bound"]["digest"],
+        template_digest=made["digest"],
+        total_steps=TOTAL,
+    )
+    steps = list(range(0, 1001, 25))
+    run.beat(progress=1000, points=points_on_curve(admin, ref, 1, steps, total_steps=TOTAL))
+    web.page.goto(live_server.url + f"/#/runs/{run.id}")
+    wait_chart(web)
+    expect_facts(
+        web,
+        {
+            "digest": f"{bound['bound']['digest']}template {made['digest']}",
+            "current-digest": bound["bound"]["digest"],
+            "progress": "1,000 / 3,000 (33.3%)",
+        },
+    )
+    # The curve is the template bound to the run's total_steps.
+    xs, curve, observed, _ = plotted(web)
+    assert xs[-1] >= TOTAL and curve == api_values(admin, ref, 1, xs, total_steps=TOTAL)
+    assert reported_steps(xs, observed) == set(steps)
+    drag_zoom(web, 300, 450)
+    xs, curve, observed, _ = plotted(web)
+    assert curve == api_values(admin, ref, 1, xs, total_steps=TOTAL)
+    assert reported_steps(xs, observed) == set(steps)
+    web.shot("run-template-zoomed")
+
+
+def test_zoom_keeps_points_and_marker(
+    web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str
+) -> None:
+    ref = f"{ns}/long"
+    publisher(admin)(ref, COSINE)
+    run = register(admin, ref, 1, total_steps=3000, follow=True)
+    steps = list(range(0, 1001, 25))
+    run.beat(progress=1000, points=points_on_curve(admin, ref, 1, steps))
+    amend(admin, ref, 1, 2000, {"type": "constant", "value": 1e-5})
+    adopted = {"version": 2, "previous": 1, "from_step": 2000, "after_update": 1000}
+    run.beat(
+        current_version=2, events=[{"kind": "amendment_adopted", "step": 2000, "detail": adopted}]
+    )
+    page = web.page
+    page.goto(live_server.url + f"/#/runs/{run.id}")
+    wait_chart(web)
+    marker = page.locator('#chart .marker[data-step="2000"]')
+    expect(marker).to_be_visible()
+    expect(marker).to_contain_text("v2 from step 2000")
+    expect(page.locator("#no-mismatches")).to_have_text("none: no update checked yet")
+    xs, _, _, _ = plotted(web)
+    assert xs[1] - xs[0] == 2  # the whole run at stride 2
+
+    drag_zoom(web, 300, 450)
+    xs, curve, observed, _ = plotted(web)
+    zoomed = [s for s in xs if 320 <= s <= 430]
+    assert zoomed == list(range(320, 431)), zoomed[:5]  # every step, from the API
+    assert curve == api_values(admin, ref, 2, xs)
+    assert reported_steps(xs, observed) == set(steps)
+    expect(marker).to_be_hidden()  # step 2000 is outside the zoomed view
+    web.shot("run-zoomed")
+    page.dblclick("#chart .u-over")
+    expect(marker).to_be_visible()
+    at = page.evaluate("() => document.querySelector('#chart').plot.valToPos(2000, 'x')")
+    assert abs(marker.evaluate("el => parseFloat(el.style.left)") - at) < 0.5
