@@ -50,6 +50,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from . import observe
 from .curves import Curve
 from .errors import ScheduleUnavailable
 from .pinning import Identity, curve_for, default_pinning
@@ -415,29 +416,43 @@ class Observer(keras.callbacks.Callback):
     (or the one given). At `on_train_begin` it binds a `Recorder` to the shim (the train
     function is remade once so that the traced step records); after each execution
     (`on_train_batch_end`, in the training thread) it reads the lr recorded at the last
-    update `k` (`optimizer.iterations - 1`), compares it with the registry's `lr(k)`
-    (`track.curve`, which follows switches), then calls `track.after_update(k)`. With
-    `steps_per_execution=m` that is every m-th update (the last of each execution).
+    update `k` (`optimizer.iterations - 1`) and hands it to `stepsize.observe.Observer`,
+    which compares it with the registry's `lr(k)` (the curve the track follows), counts
+    it for the run, logs the first mismatch once with its likely cause, then calls
+    `track.after_update(k)`. With `steps_per_execution=m` that is every m-th update (the
+    last of each execution).
 
     JAX: the jitted step writes only the model's threaded state, so there the lr is the
     shim's table looked up on the host at the counter the optimizer passed (the same
     lookup; it checks the counter, the accumulation and the table, not the arithmetic).
 
-    A mismatch is counted; the first is logged once with its update, the expected and
-    observed lr and the likely cause, and reported with the run (`first_mismatch`).
     Raises TypeError at `fit` when the optimizer's lr is not a `RegistrySchedule`.
     """
 
     def __init__(self, schedule: RegistrySchedule | None = None) -> None:
         super().__init__()
         self.schedule = schedule
-        self.last_update: int | None = None  # what the run reports as progress
-        self.checked = 0
-        self.mismatches = 0
-        self.first_mismatch: dict[str, Any] | None = None
+        self.check: KerasCheck | None = None
+        self.accumulation = 1
         self._done = 0  # updates done when last looked
-        self._next_point = 0
-        self._watched: Any = None
+        self._iterations_index: int | None = None
+
+    # what the run and the tests read: the check's counts
+    @property
+    def checked(self) -> int:
+        return self.check.checked if self.check is not None else 0
+
+    @property
+    def mismatches(self) -> int:
+        return self.check.mismatches if self.check is not None else 0
+
+    @property
+    def first_mismatch(self) -> dict[str, Any] | None:
+        return self.check.first_mismatch if self.check is not None else None
+
+    @property
+    def last_update(self) -> int | None:
+        return self.check.last_update if self.check is not None else None
 
     def on_train_begin(self, logs: Any = None) -> None:
         optimizer = self.model.optimizer
@@ -456,12 +471,11 @@ class Observer(keras.callbacks.Callback):
         if backend != "jax":
             self._bind(schedule)
         self._done = self._micro() // self.accumulation
-        run = schedule.track.run
-        if run is not None:
-            run.set_framework(f"keras/{backend}")
-            if self._watched is not run:
-                run.watch(self)
-                self._watched = run
+        if self.check is None or self.check.track is not schedule.track:
+            self.check = KerasCheck(schedule, self)
+        self.check.first_update = self._done
+        if schedule.track.run is not None:
+            schedule.track.run.set_framework(f"keras/{backend}")
 
     def _bind(self, schedule: RegistrySchedule) -> None:
         recorder = schedule.recorder
@@ -489,72 +503,47 @@ class Observer(keras.callbacks.Callback):
             return  # a micro-batch that made no update
         self._done = done
         update, at = done - 1, done * self.accumulation - 1  # the micro-batch it ran at
-        schedule = self.schedule
-        assert schedule is not None
+        schedule, check = self.schedule, self.check
+        assert schedule is not None and check is not None
         observed = schedule.recorder.read(at) if schedule.recorder is not None else None
         if observed is None:
             observed = schedule.compiled_value(at)
-        self._check(schedule, update, at, observed)
-        schedule.track.after_update(update)
+        check.at = at
+        check.check(update, (observed,))  # then track.after_update(update)
         if schedule.retrace:  # JAX: the jitted step holds the table it was traced with
             schedule.retrace = False
             self.model.make_train_function(force=True)
 
-    def _check(self, schedule: RegistrySchedule, update: int, at: int, observed: float) -> None:
-        track = schedule.track
-        expected = track.curve.value(update)
-        self.last_update = update
-        self.checked += 1
-        run = track.run
-        if run is not None and update >= self._next_point:
-            run.point(update, observed, expected)
-            self._next_point = update + run.stride(update)
-        if np.float32(observed) == np.float32(expected):
-            return
-        self.mismatches += 1
-        if self.first_mismatch is not None:
-            return
-        cause = self._cause(schedule, update, at, observed)
-        self.first_mismatch = first = {
-            "step": update,
-            "expected": expected,
-            "observed": observed,
-            "group": None,
-            "cause": cause,
-        }
-        log.warning(
-            "stepsize: %s: update %d applied lr %r, the registry's lr(%d) is %r: %s "
-            "(logged once; the run counts every mismatch)",
-            track.identity.ref,
-            update,
-            observed,
-            update,
-            expected,
-            cause,
-        )
-        if run is not None:
-            run.mismatch(first)
 
-    def _cause(self, schedule: RegistrySchedule, update: int, at: int, observed: float) -> str:
-        """The likely cause of a mismatch at `update` (Keras's counter was `at`)."""
-        k, mapped = self.accumulation, schedule.accumulation or 1
+class KerasCheck(observe.Observer):
+    """`observe.Observer` for a Keras shim: float32 lrs, and the causes Keras has."""
+
+    def __init__(self, schedule: RegistrySchedule, callback: Observer) -> None:
+        # Keras computes the lr in float32: the registry's value rounded to float32 is
+        # within half an ulp, 2**-24 relatively
+        super().__init__(schedule.track, rtol=2.0**-24, label=schedule.identity.ref)
+        self.schedule = schedule
+        self.callback = callback
+        self.at = 0  # Keras's counter at the update being checked
+
+    def known_cause(self, update: int, observed: float) -> observe.Cause | None:
+        """What Keras makes likely at `update`: an accumulation the shim does not map,
+        a run longer than the compiled table."""
+        k, mapped = self.callback.accumulation, self.schedule.accumulation or 1
         if k != mapped:
-            return (
-                f"the optimizer accumulates gradients over {k} micro-batch(es) "
-                f"(gradient_accumulation_steps={k}) but the shim maps {mapped}: Keras calls "
-                f"a schedule with the micro-batch counter ({at} at update {update}), so the "
-                f"update applied lr({at // mapped}); build it with "
-                f"sched.keras(gradient_accumulation_steps={k})"
+            return observe.Cause(
+                "accumulation_not_mapped",
+                f"gradient_accumulation_steps={k} on the optimizer, {mapped} in the shim: "
+                f"Keras passes the micro-batch counter, so update {update} applied "
+                f"lr({self.at // mapped}); use sched.keras(gradient_accumulation_steps={k})",
             )
-        if update >= schedule._n:
-            return (
-                f"the run went past the {schedule._n} steps the shim's table holds (the "
-                "declared total_steps/steps): a compiled step reads NaN there"
+        if update >= self.schedule._n:
+            return observe.Cause(
+                "past_the_table",
+                f"the run went past the {self.schedule._n} steps of the shim's table (the "
+                "declared total_steps or steps=): a compiled step reads NaN there",
             )
-        return (
-            "the optimizer applied a value the shim does not give at this update (another "
-            "schedule, or a compiled step that did not see the table change)"
-        )
+        return None
 
 
 def definition_from_keras(schedule: Any) -> dict[str, Any]:

@@ -7,6 +7,8 @@ for a MirroredStrategy over 2 logical CPUs or the torch backend of Keras:
     python tests/client/keras_fit.py REF TOTAL_STEPS jit UPDATES STEPS_PER_EXECUTION
     python tests/client/keras_fit.py REF TOTAL_STEPS observe UPDATES STEPS_PER_EXECUTION \
         ACCUMULATION SHIM_ACCUMULATION    (a fit with stepsize.keras.Observer, see `fit_observed`)
+    python tests/client/keras_fit.py REF TOTAL_STEPS follow UPDATES STEPS_PER_EXECUTION \
+        AMENDED AFTER                      (a follower's switch, see `fit_following`)
 
 prints one JSON line `{"iterations", "lr", "applied"}` (`jit`: `{"iterations", "applied"}`,
 see `fit_compiled`). The server is STEPSIZE_URL, or
@@ -129,12 +131,13 @@ def fit_observed(
     jit_compile: bool = True,
     steps_per_execution: int = 1,
     accumulation: int | None = None,
+    reader: bool = True,
 ) -> dict[str, Any]:
     """A small model fit for `updates` optimizer updates (batches of 2), with
-    `stepsize.keras.Observer()` (unless `observe=False`) after a callback that reads
-    `optimizer.learning_rate` eagerly at every batch's end (what TensorBoard-like callbacks
-    do: the observer must not take it for an update's lr). Returns the observer's counts,
-    `iterations` and the wall time of `fit`."""
+    `stepsize.keras.Observer()` (unless `observe=False`), after (`reader=True`) a callback
+    that reads `optimizer.learning_rate` eagerly at every batch's end (what TensorBoard-like
+    callbacks do: the observer must not take it for an update's lr). Returns the
+    observer's counts, `iterations` and the wall time of `fit`."""
     import time
 
     import keras
@@ -157,7 +160,7 @@ def fit_observed(
             float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     observer = stepsize.keras.Observer()
-    callbacks = [ReadLearningRate(), observer] if observe else []
+    callbacks = ([ReadLearningRate()] if reader else []) + ([observer] if observe else [])
     rng = np.random.default_rng(0)
     x = rng.normal(size=(updates * k * 2, 8)).astype("float32")
     y = rng.normal(size=(updates * k * 2, 1)).astype("float32")
@@ -172,6 +175,67 @@ def fit_observed(
         "last_update": observer.last_update,
         "seconds": seconds,
     }
+
+
+def fit_following(
+    client: Any,
+    ref: str,
+    amended: str,
+    updates: int,
+    after: int,
+    *,
+    jit_compile: bool = True,
+    steps_per_execution: int = 1,
+) -> dict[str, Any]:
+    """`fit_compiled` of `ref` whose track switches to `amended` (as `follow.Follower`
+    does when an amendment is due) at the first `after_update(k)` with `k >= after`.
+
+    Returns `fit_compiled`'s record with `switched` (that k), the observer's
+    `mismatches` and `last_update`, and, on TensorFlow, `traced_after_switch`: calls of
+    the schedule in a graph being traced after the switch (0: no retrace)."""
+    import stepsize
+    import stepsize.keras
+
+    new_identity, new_curve = client.pinning.pin(stepsize.Ref.parse(amended), total_steps=updates)
+    sched = client.schedule(ref, total_steps=updates, register_run=False)
+    switched: list[int] = []
+    traced = [0, 0]  # calls of the schedule in traced graphs: before, after the switch
+
+    def follower(update: int) -> None:
+        if not switched and update >= after:
+            sched.track.switch(new_identity, new_curve)
+            switched.append(update)
+
+    sched.track.on_update = follower
+    lr = sched.keras()
+    if lr._backend == "tensorflow":
+        import tensorflow as tf
+
+        lookup = lr._tf_call
+
+        def counting(step: Any) -> Any:
+            if not tf.executing_eagerly():
+                traced[bool(switched)] += 1
+            return lookup(step)
+
+        lr._tf_call = counting  # type: ignore[method-assign]
+    observer = stepsize.keras.Observer()
+    record = fit_compiled(
+        lr,
+        updates,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+        callbacks=[observer],
+    )
+    record.update(
+        switched=switched[0] if switched else None,
+        mismatches=observer.mismatches,
+        last_update=observer.last_update,
+        identity=lr.identity.ref,
+        traced_before_switch=traced[0],
+        traced_after_switch=traced[1],
+    )
+    return record
 
 
 def load_in_fresh_process(path: Any, cache_dir: Any, imports: str) -> str:
@@ -218,6 +282,17 @@ def main() -> None:
         if sched.run is not None:
             sched.run.close("finished")  # the last beat, before the test reads the record
             record["run"] = sched.run.id
+        print(json.dumps(record))
+        return
+    if mode == "follow":
+        import keras
+        import stepsize
+
+        updates, per_execution, after = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[7])
+        record = fit_following(
+            stepsize.Client(), ref, sys.argv[6], updates, after, steps_per_execution=per_execution
+        )
+        record["backend"] = keras.backend.backend()
         print(json.dumps(record))
         return
     if mode == "jit":

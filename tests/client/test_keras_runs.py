@@ -21,7 +21,7 @@ import stepsize
 from stepsize.keras import Observer
 
 from .fakes import PIECEWISE
-from .keras_fit import fit_compiled, fit_observed
+from .keras_fit import fit_compiled, fit_following, fit_observed
 
 ROOT = Path(__file__).resolve().parents[2]
 KERAS_FIT = Path(__file__).with_name("keras_fit.py")
@@ -68,7 +68,11 @@ def test_accumulation_not_given_to_the_shim_is_reported_at_step_0(live, caplog):
     registry = live.registry_values("team/warmup@1", 2)
     first = got["first_mismatch"]
     assert got["iterations"] == 40 and got["mismatches"] == got["checked"] > 0
-    assert (first["step"], first["expected"], first["observed"]) == (0, registry[0], f32(registry)[1])
+    assert (first["step"], first["expected"], first["observed"]) == (
+        0,
+        registry[0],
+        f32(registry)[1],
+    )
     assert "gradient_accumulation_steps=2" in first["cause"]
     assert "applied lr(1)" in first["cause"]
     logged = [r.getMessage() for r in caplog.records if "update 0 applied lr" in r.getMessage()]
@@ -99,35 +103,33 @@ def test_past_the_declared_run_is_reported_with_its_cause(live):
 def test_a_follower_switch_takes_effect_at_the_next_update(live, jit_compile, per_execution):
     client = live.client()
     stepsize.set_default_client(client)
-    updates, after = 24, 10
     amended = client.publish("keras-runs/amended", PIECEWISE).ref
-    new_identity, new_curve = client.pinning.pin(stepsize.Ref.parse(amended), total_steps=updates)
-    sched = client.schedule("team/warmup", total_steps=updates, register_run=False)
-    switched: list[int] = []
-
-    def follower(update: int) -> None:  # what follow.Follower does when an amendment is due
-        if not switched and update >= after:
-            sched.track.switch(new_identity, new_curve)
-            switched.append(update)
-
-    sched.track.on_update = follower
-    lr = sched.keras()
-    observer = Observer()
-    record = fit_compiled(
-        lr,
-        updates,
+    record = fit_following(
+        client,
+        "team/warmup",
+        amended,
+        UPDATES,
+        AFTER,
         jit_compile=jit_compile,
         steps_per_execution=per_execution,
-        callbacks=[observer],
     )
-    k = switched[0]
-    old = live.registry_values("team/warmup@1", updates)
-    new = live.registry_values(amended, updates)
+    assert_switched_at_the_next_update(live, record, amended)
+    # traced before the switch, never after it: the graph reads the table as an input
+    assert record["traced_before_switch"] >= 1 and record["traced_after_switch"] == 0
+
+
+UPDATES, AFTER = 24, 10
+
+
+def assert_switched_at_the_next_update(live, record: dict, amended: str) -> None:
+    k = record["switched"]
+    assert k is not None and k >= AFTER
+    old = live.registry_values("team/warmup@1", UPDATES)
+    new = live.registry_values(amended, UPDATES)
     assert old[k + 1] != new[k + 1]
     assert record["applied"] == f32(old[: k + 1] + new[k + 1 :])
-    assert lr.identity == new_identity
-    assert observer.mismatches == 0 and observer.last_update == updates - 1
-    assert observer.model.train_function.experimental_get_tracing_count() == 1  # no retrace
+    assert record["identity"] == amended
+    assert record["mismatches"] == 0 and record["last_update"] == UPDATES - 1
 
 
 def test_a_follower_without_the_observer_is_warned(live, caplog):
@@ -174,3 +176,24 @@ def test_other_backends_are_observed(live, tmp_path, backend):
         else:
             assert got["checked"] == 60 // per_execution and got["mismatches"] == 0
             assert record["mismatches"] == 0
+
+
+def test_a_follower_switch_on_the_jitted_jax_backend(live, tmp_path):
+    """JAX's jitted step holds the table as a constant: the switch remakes the train
+    function once, and the next update uses the new values."""
+    client = live.client()
+    amended = client.publish("keras-runs/amended", PIECEWISE).ref
+    env = live.env(KERAS_BACKEND="jax", STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
+    args = ["team/warmup", str(UPDATES), "follow", str(UPDATES), "3", amended, str(AFTER)]
+    out = subprocess.run(
+        [sys.executable, str(KERAS_FIT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["backend"] == "jax"
+    assert_switched_at_the_next_update(live, record, amended)
