@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .db import Database, RowLike
@@ -229,16 +229,12 @@ def heartbeat(db: Database, *, run_id: str, key_hash: str, beat: Beat) -> BeatRe
     than MAX_POINTS_PER_BEAT points."""
 
     def beat_once(conn: Connection) -> BeatResult:
-        row = (
-            conn.execute(
-                select(runs, schedules.c.namespace, schedules.c.name, schedules.c.latest_version)
-                .join(schedules, schedules.c.id == runs.c.schedule_id)
-                .where(runs.c.id == run_id)
-                .with_for_update(of=runs)
-            )
-            .mappings()
-            .first()
-        )
+        if conn.dialect.name == "postgresql":
+            # A heartbeat is telemetry that the next one repeats: its commit need not wait
+            # for the WAL flush (this transaction only; a crash loses at most the last
+            # beats, never consistency).
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        row = conn.execute(_RUN_TO_BEAT, {"run_id": run_id}).mappings().first()
         if row is None:
             raise RunNotFound(run_id)
         if not hmac.compare_digest(row["key_hash"], key_hash):
@@ -246,13 +242,52 @@ def heartbeat(db: Database, *, run_id: str, key_hash: str, beat: Beat) -> BeatRe
         if row["status"] != RUNNING:
             raise RunClosed(run_id, row["status"])
         changes = _changes(row, beat)
-        conn.execute(update(runs).where(runs.c.id == run_id).values(**changes))
+        conn.execute(
+            _UPDATE_RUN, {"beat_run_id": run_id, **{f"beat_{k}": v for k, v in changes.items()}}
+        )
         points_dropped = _store_points(conn, run_id, row["heartbeats"], beat.points)
         events_dropped = _store_events(conn, run_id, beat.events, changes["last_seen_at"])
         record = _record(row["namespace"], row["name"], {**row, **changes})
         return BeatResult(record, points_dropped=points_dropped, events_dropped=events_dropped)
 
     return db.write(beat_once)
+
+
+# Built once: a heartbeat is the hot write, and building a statement costs more than
+# running it (SQLAlchemy caches the compiled form, not the construction).
+_RUN_TO_BEAT = (
+    select(runs, schedules.c.namespace, schedules.c.name, schedules.c.latest_version)
+    .join(schedules, schedules.c.id == runs.c.schedule_id)
+    .where(runs.c.id == bindparam("run_id"))
+    .with_for_update(of=runs)
+)
+_COUNT_POINTS = (
+    select(func.count()).select_from(run_points).where(run_points.c.run_id == bindparam("run_id"))
+)
+_COUNT_EVENTS = (
+    select(func.count()).select_from(run_events).where(run_events.c.run_id == bindparam("run_id"))
+)
+
+
+def _upsert_points(
+    dialect: str,
+    _built: dict[str, Any] = {},  # noqa: B006 - the per-dialect statements
+) -> Any:
+    """INSERT into run_points, ON CONFLICT (run_id, step) DO UPDATE its values, in the
+    dialect's own syntax (SQLite and PostgreSQL spell it alike)."""
+    statement = _built.get(dialect)
+    if statement is None:
+        into = (
+            postgresql.insert(run_points) if dialect == "postgresql" else sqlite.insert(run_points)
+        )
+        statement = _built.setdefault(
+            dialect,
+            into.on_conflict_do_update(
+                index_elements=[run_points.c.run_id, run_points.c.step],
+                set_={"lr": into.excluded.lr, "expected": into.excluded.expected},
+            ),
+        )
+    return statement
 
 
 def get_run(db: Database, *, run_id: str) -> RunDetail:
@@ -331,21 +366,31 @@ def _changes(row: RowLike, beat: Beat) -> dict[str, Any]:
             row["namespace"], row["name"], beat.current_version, row["latest_version"]
         )
     changes: dict[str, Any] = {"last_seen_at": utcnow(), "heartbeats": row["heartbeats"] + 1}
-    for column in (
-        "progress",
-        "status",
-        "current_version",
-        "framework",
-        "observed",
-        "mismatches",
-        "report_failures",
-    ):
+    for column in _REPORTED:
         value = getattr(beat, column)
-        if value is not None:
-            changes[column] = value
-    if row["first_mismatch"] is None and beat.first_mismatch is not None:
-        changes["first_mismatch"] = beat.first_mismatch
+        changes[column] = row[column] if value is None else value
+    first = row["first_mismatch"]
+    changes["first_mismatch"] = beat.first_mismatch if first is None else first
     return changes
+
+
+# What a heartbeat sets (a value left None keeps the stored one).
+_REPORTED = (
+    "progress",
+    "status",
+    "current_version",
+    "framework",
+    "observed",
+    "mismatches",
+    "report_failures",
+)
+# Every column a heartbeat writes, in one statement built once (see _RUN_TO_BEAT).
+_BEAT_COLUMNS = ("last_seen_at", "heartbeats", *_REPORTED, "first_mismatch")
+_UPDATE_RUN = (
+    update(runs)
+    .where(runs.c.id == bindparam("beat_run_id"))
+    .values({column: bindparam(f"beat_{column}") for column in _BEAT_COLUMNS})
+)
 
 
 def _store_points(
@@ -368,12 +413,8 @@ def _store_points(
         dropped = _over_cap(conn, run_id, by_step)
     else:
         dropped = 0
-    statement = _upsert(conn)
     conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[run_points.c.run_id, run_points.c.step],
-            set_={"lr": statement.excluded.lr, "expected": statement.excluded.expected},
-        ),
+        _upsert_points(conn.dialect.name),
         [
             {"run_id": run_id, "step": step, "lr": lr, "expected": expected}
             for step, (lr, expected) in by_step.items()
@@ -384,9 +425,7 @@ def _store_points(
 
 def _over_cap(conn: Connection, run_id: str, by_step: dict[int, tuple[float, float | None]]) -> int:
     """Remove from `by_step` the new steps that do not fit under the cap; how many."""
-    stored = conn.execute(
-        select(func.count()).select_from(run_points).where(run_points.c.run_id == run_id)
-    ).scalar_one()
+    stored = conn.execute(_COUNT_POINTS, {"run_id": run_id}).scalar_one()
     if stored + len(by_step) <= MAX_POINTS_PER_RUN:
         return 0
     known = set(
@@ -403,13 +442,6 @@ def _over_cap(conn: Connection, run_id: str, by_step: dict[int, tuple[float, flo
     return max(0, len(new) - room)
 
 
-def _upsert(conn: Connection) -> Any:
-    """The dialect's INSERT into run_points that can take ON CONFLICT."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(run_points)
-    return sqlite.insert(run_points)
-
-
 def _store_events(
     conn: Connection,
     run_id: str,
@@ -419,9 +451,7 @@ def _store_events(
     """Insert `events` up to the per-run cap; returns how many were dropped."""
     if not events:
         return 0
-    stored = conn.execute(
-        select(func.count()).select_from(run_events).where(run_events.c.run_id == run_id)
-    ).scalar_one()
+    stored = conn.execute(_COUNT_EVENTS, {"run_id": run_id}).scalar_one()
     kept = list(events[: max(0, MAX_EVENTS_PER_RUN - stored)])
     if kept:
         conn.execute(
