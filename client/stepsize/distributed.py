@@ -302,38 +302,48 @@ class Agreement:
         self.announced: tuple[int, Amendment] | None = None  # rank 0: being prepared
         self._numbers = itertools.count()
         self._staged: dict[int, Amendment] = {}  # the other ranks: prepared, by number
-        self._resumes = itertools.count()
 
     def share(self, curve: Curve) -> None:
         """Rank 0 (background): publish `curve`'s chunks before announcing them."""
         ChunkPublisher.attach(curve, self.store)
 
     def sync(
-        self, point: int, update: int, sync_steps: int, candidate: Amendment | None
+        self,
+        point: int,
+        update: int,
+        sync_steps: int,
+        candidate: Amendment | None,
+        *,
+        resumed_at: int | None = None,
     ) -> Settled | None:
         """The sync point `point`, after `update`: rank 0 decides (about `candidate`,
         newly prepared, if any and nothing is announced); every rank carries the
-        decision out. Raises `StepsizeError` on a rank that rank 0 did not answer."""
+        decision out. `resumed_at`: the job resumed at that update, so an amendment
+        whose from_step is not after it is adopted even though it was passed (the resume
+        policy). Raises `StepsizeError` on a rank that rank 0 did not answer."""
         key = f"decision/{point}"
         if self.rank == 0:
-            decision = self._decide(update, update + sync_steps + 1, candidate)
+            decision = self._decide(update, update + sync_steps + 1, candidate, resumed_at)
             self._set(key, decision)
         else:
             decision = self._get(key)
         return self._carry_out(decision)
 
-    def _decide(self, update: int, after_next: int, candidate: Amendment | None) -> dict[str, Any]:
-        # a commit at the sync point after update k needs k + 1 <= from_step; the next
-        # sync point's k + 1 is `after_next`
+    def _decide(
+        self, update: int, after_next: int, candidate: Amendment | None, resumed_at: int | None
+    ) -> dict[str, Any]:
+        # a commit at the sync point after update k needs k + 1 <= from_step (unless the
+        # resume policy applies); the next sync point's k + 1 is `after_next`
         if self.announced is not None:
             number, amendment = self.announced
+            resume = resumed_at is not None and amendment.from_step <= resumed_at
             ready = int(self.store.add(f"{self.prefix}/ready/{number}", 0))
             failed = int(self.store.add(f"{self.prefix}/failed/{number}", 0))
             if failed:
                 return _abort(number, amendment, self._failure(number))
-            if ready == self.world - 1 and update + 1 <= amendment.from_step:
+            if ready == self.world - 1 and (resume or update + 1 <= amendment.from_step):
                 return {"op": "commit", "n": number}
-            if after_next > amendment.from_step:
+            if not resume and after_next > amendment.from_step:
                 return _abort(
                     number,
                     amendment,
@@ -345,10 +355,11 @@ class Agreement:
         if candidate is None:
             return {"op": "none"}
         number = next(self._numbers)
-        if update + 1 > candidate.from_step:
+        resume = resumed_at is not None and candidate.from_step <= resumed_at
+        if not resume and update + 1 > candidate.from_step:
             why = f"the job had done update {update}, past its from_step {candidate.from_step}"
             return _abort(number, candidate, why)
-        if after_next > candidate.from_step:
+        if not resume and after_next > candidate.from_step:
             why = (
                 f"no sync point is left between update {update} and its from_step "
                 f"{candidate.from_step} at which every rank could switch "
@@ -421,30 +432,6 @@ class Agreement:
             if self.store.check([key]):
                 return f"rank {rank} could not load its values: {self.store.get(key).decode()}"
         return "a rank could not load its values"
-
-    def announce_resume(self, identity: Identity, curve: Curve, summary: str) -> None:
-        """Rank 0: every rank follows `identity` after the resume (`summary` says why)."""
-        self.share(curve)
-        message = {
-            "identity": identity.as_dict(),
-            "template_digest": identity.template_digest,
-            "chunk_steps": curve.chunk_steps,
-            "summary": summary,
-        }
-        self._set(f"resume/{next(self._resumes)}", message)
-
-    def resume(self) -> tuple[Identity, Curve, str]:
-        """Another rank: what rank 0 decided at the resume (the identity, its curve from
-        the store, the summary). Raises `StepsizeError` or `Unreachable` when rank 0's
-        decision or values do not come in time."""
-        message = self._get(f"resume/{next(self._resumes)}")
-        identity = Identity(**message["identity"], template_digest=message.get("template_digest"))
-        if identity == self.track.identity:
-            return identity, self.track.curve, str(message["summary"])
-        curve = receive_curve(
-            self.pinning, self.store, identity, int(message["chunk_steps"]), self.rank
-        )
-        return identity, curve, str(message["summary"])
 
     def _set(self, key: str, message: dict[str, Any]) -> None:
         self.store.set(f"{self.prefix}/{key}", json.dumps(message))

@@ -27,28 +27,34 @@ reports `amendment_refused` with the run (`amendment_adopted` when it switched).
 torch.distributed (every rank follows, every rank switches after the same update or
 none does): the ranks meet at the sync points, after the updates k with
 `(k + 1) % STEPSIZE_FOLLOW_SYNC_STEPS == 0`. At each, rank 0 publishes one decision in
-the job's key-value store (`distributed.FollowChannel`, a non-blocking `set`) and every
+the job's key-value store (`distributed.Agreement`, a non-blocking `set`) and every
 other rank reads it (a blocking wait, short: the ranks are in lockstep through their
 gradient collectives):
 
 - `none`: nothing to do (also whenever the server cannot be reached);
 - `prepare n`: rank 0 has W (its chunks are in the store already): every other rank
   loads W's values from the store in a background thread (never from the server: only
-  rank 0 calls it), checks them, and acknowledges with a counter (`store.add`);
+  rank 0 calls it; they are rank 0's, checked there, byte for byte) and acknowledges
+  with a counter (`store.add`), or reports its failure;
 - `commit n`: decided at a sync point k with `k + 1 <= S` once every other rank
   acknowledged: every rank switches after update k, so lr is identical on every rank at
-  every step;
+  every step (a rank waiting longer than the store's timeout for a decision raises
+  rather than guess);
 - `abort n`: W could not reach every rank at a sync point before S (a rank failed, or
   the last sync point with `k + 1 <= S` came before all had it), or S is too close
   (no sync point after the announcement with `k + 1 <= S`), or already passed: no rank
   switches, every rank logs why, the run gets `amendment_refused`.
 
 Resume: a job restored from a checkpoint keeps the version the checkpoint holds (the
-shims' state holds its identity). With `follow=True`, `Follower.resumed(identity, step)`
-(called when a shim's state is loaded) moves it to the newest amendment of that
-version's lineage at once, and logs where the two curves differ (the first step where
-they do, before or after the resume step, and both lrs at it); under torch.distributed
-rank 0 decides and the other ranks follow through the store.
+shims' state holds its identity; without `follow` nothing here runs). With
+`follow=True`, the follower finds the job resumed at its first update `r` when that is
+not update 0 (or when the track is switched by someone else later: a shim's state
+loaded with another version). It then moves to the newest amendment of the lineage of
+the version it follows: an amendment whose S is at most `r` (published while the job
+was down) is adopted although passed, at the next update (one process) or the next
+commit (every rank at once), and logged with where the two curves differ (the first
+step where they do, before or after the resume step, both lrs at it; the run gets a
+`resume` event). Amendments with S after `r` follow the rules above.
 
 Keras (`stepsize.keras`) calls `track.after_update(k)` from its callback after each
 optimizer update k (`optimizer.iterations - 1`): the same point, the same rules.
@@ -64,6 +70,7 @@ from typing import Any
 
 import numpy as np
 
+from . import curves
 from .curves import Curve
 from .distributed import Agreement, Amendment, Settled
 from .pinning import Identity, Pinning
@@ -140,6 +147,10 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_update = -1
+        # the resume policy: the update at which this process found itself resumed
+        self.resumed_at: int | None = None
+        self._first = True
+        self._current: Identity | None = None  # what the track followed at the last look
 
     def __repr__(self) -> str:
         return f"Follower({self.track.identity.ref!r}, rank={self.rank})"
@@ -247,6 +258,8 @@ class Follower:
         if update == self._last_update:
             return
         self._last_update = update
+        if self.track.identity is not self._current:
+            self._noticed(update)
         agreement = self.agreement
         if agreement is not None:
             if (update + 1) % self.sync_steps == 0:
@@ -258,7 +271,7 @@ class Follower:
         self.prepared = None
         if amendment.base != self.track.identity:
             return  # the track moved meanwhile (a resume): the next poll starts from there
-        if update + 1 <= amendment.from_step:
+        if update + 1 <= amendment.from_step or self._resume_applies(amendment):
             self._adopt(amendment, update)
         else:
             self._refuse(
@@ -278,7 +291,9 @@ class Follower:
             if candidate.base != self.track.identity:
                 candidate = None  # the track moved meanwhile (a resume)
         point = (update + 1) // self.sync_steps
-        settled: Settled | None = agreement.sync(point, update, self.sync_steps, candidate)
+        settled: Settled | None = agreement.sync(
+            point, update, self.sync_steps, candidate, resumed_at=self.resumed_at
+        )
         if settled is None:
             return
         if settled.amendment is not None and settled.refused is None:
@@ -286,14 +301,38 @@ class Follower:
         else:
             self._refuse(settled.version, settled.refused or "", step=update)
 
+    def _noticed(self, update: int) -> None:
+        """The first update of this process, or the track switched by someone else (a
+        shim's state loaded from a checkpoint): a resume when the job did not start at
+        update 0 or its version changed."""
+        first, self._first = self._first, False
+        moved = self.track.identity != self._current
+        self._current = self.track.identity
+        if (first and update > 0) or (not first and moved):
+            self.resumed_at = update
+            log.info(
+                "stepsize follow: resumed at update %d on %s: it moves to the newest "
+                "amendment of that version's lineage when the server names one",
+                update,
+                self._current.ref,
+            )
+
+    def _resume_applies(self, amendment: Amendment) -> bool:
+        """The resume policy: an amendment whose from_step the job had passed when it
+        resumed (published while it was down) is adopted all the same."""
+        return self.resumed_at is not None and amendment.from_step <= self.resumed_at
+
     def _adopt(self, amendment: Amendment, update: int) -> None:
         self.track.switch(amendment.identity, amendment.curve)
+        self._current = self.track.identity
         self.adopted.append((amendment.version, update))
+        if self._resume_applies(amendment):
+            self._log_resume(amendment, update)
         log.info(
             "stepsize follow: adopted %s after update %d: update %d is the first on its values",
             describe(amendment),
             update,
-            amendment.from_step,
+            max(amendment.from_step, update + 1),
         )
         run = self.track.run
         if run is not None:
@@ -305,6 +344,30 @@ class Follower:
                 from_step=amendment.from_step,
                 after_update=update,
             )
+
+    def _log_resume(self, amendment: Amendment, update: int) -> None:
+        """Where the resumed job's curve and the amendment it moves to differ (a one-off
+        comparison over the run, when the resume policy adopts an amendment)."""
+        start = self.resumed_at if self.resumed_at is not None else update
+        base, new = amendment.base, amendment.identity
+        old_curve = curves.lookup(base.key) or self.pinning.load_curve(base)
+        stop = max(compared_extent(base, old_curve), compared_extent(new, amendment.curve))
+        differs = first_difference(old_curve, amendment.curve, max(stop, start + 1))
+        if differs is None:
+            where = f"they are equal on steps 0..{max(stop, start + 1) - 1}"
+        else:
+            side = "before" if differs < start else "at or after"
+            where = f"they first differ at step {differs}, {side} the resume step {start}"
+        old_lr, new_lr = old_curve.value(start), amendment.curve.value(start)
+        summary = (
+            f"resumed at update {start} on {base.ref}, moved to its newest amendment "
+            f"{new.ref} after update {update}: {where}; lr({start}) = {old_lr!r} on "
+            f"{base.ref}, {new_lr!r} on {new.ref}"
+        )
+        log.warning("stepsize follow: %s", summary)
+        run = self.track.run
+        if run is not None:
+            run.event("resume", step=start, version=amendment.version, detail=summary)
 
     def _refuse(self, version: int, why: str, *, step: int | None) -> None:
         self.refused.append((version, why))
@@ -319,79 +382,6 @@ class Follower:
         run = self.track.run
         if run is not None:
             run.event("amendment_refused", step=step, version=version, reason=why)
-
-    # resume
-
-    def resumed(self, identity: Identity, step: int) -> Identity:
-        """A shim's state was loaded from a checkpoint holding `identity`, at update
-        `step` (the next update to run): move to the newest amendment of its lineage.
-
-        Call it on every rank (under torch.distributed rank 0 asks the server and the
-        others follow through the store). Logs where the two curves differ and reports
-        `resume` with the run. When the server cannot be asked, the job keeps
-        `identity` (logged). Returns what the track follows now. Raises `StepsizeError`
-        on a rank that rank 0 did not answer within the store's timeout.
-        """
-        if self.rank == 0:
-            return self._resume_here(identity, step)
-        assert self.agreement is not None
-        target, curve, summary = self.agreement.resume()
-        if target != self.track.identity:
-            self.track.switch(target, curve)
-        log.info("stepsize follow: %s", summary)
-        return target
-
-    def _resume_here(self, identity: Identity, step: int) -> Identity:
-        checkpoint = self._pinned(identity)
-        target, summary = self._resume_target(checkpoint, step)
-        if self.agreement is not None:
-            self.agreement.announce_resume(target[0], target[1], summary)
-        if target[0] != self.track.identity:
-            self.track.switch(*target)
-        log.info("stepsize follow: %s", summary)
-        if self.track.run is not None:
-            self.track.run.event("resume", step=step, ref=target[0].ref, detail=summary)
-        return target[0]
-
-    def _pinned(self, identity: Identity) -> tuple[Identity, Curve]:
-        if identity == self.track.identity:
-            return identity, self.track.curve
-        return identity, self.pinning.load_curve(identity)
-
-    def _resume_target(
-        self, checkpoint: tuple[Identity, Curve], step: int
-    ) -> tuple[tuple[Identity, Curve], str]:
-        identity, curve = checkpoint
-        try:
-            latest = self.pinning.registry.amendments(Ref.parse(identity.ref)).get("latest")
-        except Exception as exc:  # the server is down: keep the checkpoint's version
-            return checkpoint, (
-                f"resumed at update {step} on {identity.ref}; its amendments could not be "
-                f"asked for ({exc}), so it keeps its curve"
-            )
-        if not latest:
-            return checkpoint, f"resumed at update {step} on {identity.ref} (no amendment)"
-        pinned = Ref.parse(identity.ref).pinned(int(latest["version"]))
-        newest = self.pinning.resolve(pinned, identity.total_steps, identity.steps_per_epoch)
-        newest_curve = self.pinning.load_curve(newest)
-        self._handled.add((identity.ref, int(latest["version"])))
-        stop = max(
-            compared_extent(identity, curve), compared_extent(newest, newest_curve), step + 1
-        )
-        differs = first_difference(curve, newest_curve, stop)
-        where = (
-            f"they are equal on steps 0..{stop - 1}"
-            if differs is None
-            else f"they first differ at step {differs}, "
-            + ("before" if differs < step else "at or after")
-            + f" the resume step {step}"
-        )
-        summary = (
-            f"resumed at update {step} on {identity.ref}, moved to its newest amendment "
-            f"{newest.ref}: {where}; lr({step}) = {curve.value(step)!r} on {identity.ref}, "
-            f"{newest_curve.value(step)!r} on {newest.ref}"
-        )
-        return (newest, newest_curve), summary
 
 
 def _log_now(count: int) -> bool:

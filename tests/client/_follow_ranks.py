@@ -1,14 +1,17 @@
 """Run by test_follow: an N-rank gloo training job following amendments.
 
-python tests/client/_follow_ranks.py NPROC REF TOTAL GATE SHIM OUT_DIR
+python tests/client/_follow_ranks.py NPROC REF TOTAL GATE SHIM OUT_DIR START CKPT FOLLOW
 
-Every rank pins REF with `follow=True` and trains a small model under DDP (gradients
-all-reduced over gloo) with SGD and SHIM (`lambda`: LambdaLR of `torch_lambda`,
-`scheduler`: `torch_scheduler`) for TOTAL updates, sleeping a little per update. Before
+Every rank pins REF with `follow=True` (FOLLOW 1; 0: without) and trains a small model
+under DDP (gradients all-reduced over gloo) with SGD and SHIM (`lambda`: LambdaLR of
+`torch_lambda`, `scheduler`: `torch_scheduler`) for TOTAL updates, sleeping a little per
+update (updates START..TOTAL-1). Before
 update GATE rank 0 writes OUT_DIR/reached and waits for OUT_DIR/go (the test publishes
 an amendment or kills the server meanwhile); when `go` says `prepared`, rank 0 also
 waits until its follower has prepared the amendment, so that the test does not depend
 on how fast a loaded machine polls. The other ranks wait in the next collective.
+START 0: a fresh run, whose state rank 0 saves in CKPT at the end (unless CKPT is `-`);
+START > 0: every rank resumes from CKPT (model, optimizer, scheduler) at update START.
 
 Each rank writes OUT_DIR/rank{r}.json: the lr every update used (read from the
 optimizer before the update), what its follower adopted and refused, and rank 0's run
@@ -43,11 +46,11 @@ def wait_for(condition, what: str, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def gate(out: Path, follower: Follower) -> None:
+def gate(out: Path, follower: Follower | None) -> None:
     """Rank 0 before update GATE: tell the test, wait for its go (and the preparation)."""
     (out / "reached").write_text("")
     wait_for((out / "go").exists, "the test's go")
-    if (out / "go").read_text().strip() == "prepared":
+    if (out / "go").read_text().strip() == "prepared" and follower is not None:
         agreement = follower.agreement
         wait_for(
             lambda: (
@@ -58,11 +61,13 @@ def gate(out: Path, follower: Follower) -> None:
         )
 
 
-def train(rank: int, ref: str, total: int, gate_at: int, shim: str, out: Path) -> dict:
+def train(rank: int, args: list[str]) -> dict:
+    ref, total, gate_at, shim, out = args[0], int(args[1]), int(args[2]), args[3], Path(args[4])
+    start, ckpt, follow = int(args[5]), args[6], args[7] == "1"
     client = stepsize.Client(retry=RETRY)
-    sched = client.schedule(ref, total_steps=total, follow=True)
+    sched = client.schedule(ref, total_steps=total, follow=follow)
     follower = Follower.of(sched.track)
-    assert follower is not None
+    assert (follower is not None) == follow
     torch.manual_seed(0)
     model = DistributedDataParallel(torch.nn.Linear(4, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -70,9 +75,14 @@ def train(rank: int, ref: str, total: int, gate_at: int, shim: str, out: Path) -
         scheduler = LambdaLR(opt, sched.torch_lambda(opt))
     else:
         scheduler = sched.torch_scheduler(opt)
+    if start > 0:
+        state = torch.load(ckpt, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
     data = torch.Generator().manual_seed(rank)
     lrs = []
-    for k in range(total):
+    for k in range(start, total):
         if rank == 0 and k == gate_at:
             gate(out, follower)
         lrs.append(opt.param_groups[0]["lr"])
@@ -83,6 +93,11 @@ def train(rank: int, ref: str, total: int, gate_at: int, shim: str, out: Path) -
         opt.step()  # the observer's hook: track.after_update(k), the follower's point
         scheduler.step()
         time.sleep(STEP_SLEEP_S)
+    if start == 0 and ckpt != "-" and rank == 0:
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict()}
+        torch.save({**state, "scheduler": scheduler.state_dict()}, ckpt)
+    if follower is None:
+        return {"lrs": lrs, "ref": sched.ref, "adopted": [], "refused": []}
     follower.close()
     run = sched.run
     if run is not None:
@@ -99,8 +114,7 @@ def train(rank: int, ref: str, total: int, gate_at: int, shim: str, out: Path) -
 
 
 def worker(rank: int, nproc: int, port: int, args: list[str]) -> None:
-    ref, total, gate_at, shim, out_dir = args[0], int(args[1]), int(args[2]), args[3], args[4]
-    out = Path(out_dir)
+    out = Path(args[4])
     handler = logging.FileHandler(out / f"rank{rank}.log")
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     logging.getLogger("stepsize").addHandler(handler)
@@ -108,7 +122,7 @@ def worker(rank: int, nproc: int, port: int, args: list[str]) -> None:
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=nproc
     )
-    record = train(rank, ref, total, gate_at, shim, out)
+    record = train(rank, args)
     dist.barrier()  # every rank done before rank 0 (the store's host) tears down
     (out / f"rank{rank}.json").write_text(json.dumps(record))
     dist.destroy_process_group()

@@ -179,7 +179,7 @@ class Job:
     """A `_follow_ranks.py` job in the background; `gate` waits until rank 0 is at GATE."""
 
     def __init__(self, live: Live, tmp_path: Path, nproc: int, ref: str, **kw: Any) -> None:
-        self.out = tmp_path / "job"
+        self.out = tmp_path / kw.get("name", "job")
         self.out.mkdir()
         self.nproc = nproc
         env = live.env(
@@ -190,7 +190,8 @@ class Job:
             STEPSIZE_REGISTER_RUNS="1" if kw.get("runs", True) else "0",
         )
         args = [str(nproc), ref, str(kw.get("total", 600)), str(kw.get("gate", 100))]
-        args += [kw.get("shim", "lambda"), str(self.out)]
+        args += [kw.get("shim", "lambda"), str(self.out), str(kw.get("start", 0))]
+        args += [str(kw.get("ckpt", "-")), "1" if kw.get("follow", True) else "0"]
         self.process = subprocess.Popen(
             [sys.executable, str(JOB), *args],
             env=env,
@@ -310,3 +311,79 @@ def test_an_amendment_whose_from_step_the_job_passed_is_adopted_by_no_rank(live,
     for rank, record in enumerate(records):
         assert record["ref"] == f"{name}@1" and not record["adopted"]
         assert "past its from_step 60" in job.log(rank)
+
+
+def test_a_resumed_job_keeps_its_checkpoint_version_or_moves_to_the_newest_amendment(
+    live, tmp_path
+):
+    """Item 4: a 2-rank job checkpointed at update 150 on v1; v2 amends v1 from 100 while
+    it is down. Resumed without follow (pinning the schedule's latest, v2), it keeps
+    v1; resumed with follow=True it moves to v2, every rank after the same update, and
+    logs where the curves differ."""
+    name = new_schedule(live)
+    ckpt = tmp_path / "ckpt.pt"
+    common: dict[str, Any] = {"total": 300, "shim": "scheduler", "ckpt": ckpt}
+    first = Job(live, tmp_path, 2, f"{name}@1", name="first", gate=-1, **{**common, "total": 150})
+    first_lrs = same_on_every_rank(first.records())
+    assert ckpt.exists()
+    live.client().amend(name, 1, 100, COOLDOWN)  # v2, while the job is down
+    old = np.asarray(live.registry_values(f"{name}@1", 300))
+    new = np.asarray(live.registry_values(f"{name}@2", 300))
+    assert first_lrs.tobytes() == old[:150].tobytes()
+
+    kept = Job(live, tmp_path, 2, name, name="kept", gate=-1, start=150, follow=False, **common)
+    kept_lrs = same_on_every_rank(kept.records())
+    assert kept_lrs.tobytes() == old[150:].tobytes()  # the checkpoint's version, v1
+
+    moved = Job(live, tmp_path, 2, f"{name}@1", name="moved", gate=150, start=150, **common)
+    moved.at_gate()
+    moved.go(prepared=True)
+    records = moved.records()
+    lrs = same_on_every_rank(records)
+    ((version, after),) = {tuple(record["adopted"][0]) for record in records}
+    assert version == 2 and (after + 1) % 10 == 0 and after >= 150
+    switched = after + 1 - 150  # the index of the first update on v2
+    assert lrs[:switched].tobytes() == old[150 : after + 1].tobytes()
+    assert lrs[switched:].tobytes() == new[after + 1 :].tobytes()
+    assert all(record["ref"] == f"{name}@2" for record in records)
+    for rank in range(2):
+        text = moved.log(rank)
+        assert "resumed at update 150" in text
+        assert "they first differ at step 100, before the resume step 150" in text
+        lrs_at_resume = f"lr(150) = {float(old[150])!r} on {name}@1, {float(new[150])!r} on"
+        assert lrs_at_resume + f" {name}@2" in text
+
+
+def test_one_process_resumed_past_from_step_moves_to_the_amendment(live, fast_follow, caplog):
+    """A process whose first update is 150 (resumed) adopts an amendment from 100,
+    published while it was down, and logs where the curves differ."""
+    name = new_schedule(live)
+    client = live.client()
+    client.amend(name, 1, 100, COOLDOWN)  # v2
+    sched = client.schedule(f"{name}@1", total_steps=300, follow=True)
+    follower = follower_of(sched)
+    wait_until(lambda: follower.prepared is not None, "the follower to prepare v2")
+    lrs: list[float] = []
+    with caplog.at_level(logging.INFO, logger="stepsize"):
+        train(sched, 150, 300, lrs)
+    assert follower.resumed_at == 150 and follower.adopted == [(2, 150)]
+    old, new = (live.registry_values(f"{name}@{v}", 300) for v in (1, 2))
+    assert lrs == [old[150], *new[151:]]
+    assert "resumed at update 150" in caplog.text
+    assert "they first differ at step 100, before the resume step 150" in caplog.text
+    follower.close()
+
+
+def test_a_fresh_job_refuses_what_it_passed_but_a_resumed_one_does_not(live, fast_follow):
+    name = new_schedule(live)
+    client = live.client()
+    sched = client.schedule(f"{name}@1", total_steps=300, follow=True)
+    follower = follower_of(sched)
+    lrs: list[float] = []
+    train(sched, 0, 160, lrs)  # started at update 0: not a resume
+    client.amend(name, 1, 100, COOLDOWN)
+    wait_until(lambda: follower.prepared is not None, "the follower to prepare v2")
+    train(sched, 160, 300, lrs)
+    assert follower.resumed_at is None and follower.adopted == []
+    assert [version for version, _ in follower.refused] == [2]
+    follower.close()
