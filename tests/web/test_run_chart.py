@@ -109,3 +109,42 @@ def test_zoom_keeps_points_and_marker(
     expect(marker).to_be_visible()
     at = page.evaluate("() => document.querySelector('#chart').plot.valToPos(2000, 'x')")
     assert abs(marker.evaluate("el => parseFloat(el.style.left)") - at) < 0.5
+
+
+def test_what_a_job_reports_is_shown_as_text(
+    web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str
+) -> None:
+    """Event details are the job's own JSON: markup in them stays text, odd types make no
+    marker or point, and the page still draws (the fixture fails on any script error)."""
+    ref = f"{ns}/odd"
+    publisher(admin)(ref, COSINE)
+    markup = '<img src="/nope" onerror="window.injected=1">'
+    run = register(admin, ref, 1, host=markup, framework="<b>torch</b>")
+    run.beat(
+        progress=10,
+        points=points_on_curve(admin, ref, 1, [0, 5, 10]),
+        mismatches=2,
+        first_mismatch={"step": 3, "expected": 1e-3, "observed": 2e-3, "cause": markup},
+        events=[
+            {"kind": "mismatch", "step": None, "detail": {"step": "x", "observed": markup}},
+            {"kind": "amendment_adopted", "step": None, "detail": {"version": markup}},
+            {"kind": "amendment_adopted", "step": 7, "detail": {"version": "2"}},
+        ],
+    )
+    page = web.page
+    page.goto(live_server.url + f"/#/runs/{run.id}")
+    wait_chart(web)
+    expect_facts(web, {"host": f"{markup} pid 4242", "framework": "<b>torch</b>"})
+    expect(page.locator('#mismatch-table tr[data-step="3"] td').nth(4)).to_have_text(markup)
+    expect(page.locator("#mismatch-table tbody tr")).to_have_count(2)
+    expect(page.locator("#mismatch-table tbody tr").nth(1)).to_contain_text(markup)
+    expect(page.locator("#no-amendments")).to_be_visible()  # no whole-number version
+    expect(page.locator("#chart .marker")).to_have_count(0)
+    expect(page.locator('#event-table tr[data-kind="amendment_adopted"]')).to_have_count(2)
+    assert page.locator("img[onerror]").count() == 0
+    assert page.evaluate("() => window.injected") is None
+    _, _, observed, mismatched = plotted(web)
+    assert [v for v in observed if v is not None] == api_values(admin, ref, 1, [0, 5, 10])
+    assert [v for v in mismatched if v is not None] == [2e-3]  # the one with a step
+    page.goto(live_server.url + f"/#/s/{ref}")
+    expect(page.locator(f'#run-table tr[data-run="{run.id}"]')).to_contain_text(markup)

@@ -35,10 +35,13 @@ export function adoptedAmendments(run, versions) {
     v = version;
   }
   for (const event of adopted) {
+    // The detail is the job's JSON: only whole numbers make a row (the events list shows all).
     const version = event.detail?.version;
-    if (chain.some((a) => a.version === version)) continue;
     const fromStep = event.detail?.from_step ?? event.step;
-    chain.push({ version, amends: event.detail?.previous ?? null, from_step: fromStep, event });
+    if (!Number.isInteger(version) || !Number.isInteger(fromStep)) continue;
+    if (chain.some((a) => a.version === version)) continue;
+    const previous = Number.isInteger(event.detail?.previous) ? event.detail.previous : null;
+    chain.push({ version, amends: previous, from_step: fromStep, event });
   }
   return chain;
 }
@@ -50,7 +53,7 @@ export function mismatchRows(run) {
   if (first) rows.push({ ...first, first: true, at: null });
   for (const event of run.events.filter((e) => e.kind === "mismatch")) {
     const d = event.detail || {};
-    const step = event.step ?? d.step;
+    const step = event.step ?? (Number.isInteger(d.step) ? d.step : null);
     if (first && step === first.step && (d.group ?? null) === (first.group ?? null)) {
       rows[0].at = event.at;
       continue;
@@ -117,7 +120,9 @@ export async function renderRun(view, id) {
 async function drawRunChart(view, run, current, amendments, mismatches, log) {
   const path = `${schedulePath(run.schedule)}/lr`;
   const observed = run.points.map(([step, lr]) => ({ step, lr }));
-  const reported = [...new Set([...observed.map((p) => p.step), ...mismatches.map((m) => m.step)])];
+  // A mismatch event's detail is the job's JSON: only a step with a number is drawn.
+  const drawn = mismatches.filter((m) => Number.isInteger(m.step) && Number.isFinite(m.observed));
+  const reported = [...new Set([...observed.map((p) => p.step), ...drawn.map((m) => m.step)])];
   const last = reported.reduce((a, b) => Math.max(a, b), run.progress ?? -1);
   const stop = run.total_steps !== null
     ? Math.max(run.total_steps, last + 1) + 1
@@ -134,7 +139,7 @@ async function drawRunChart(view, run, current, amendments, mismatches, log) {
       log,
       stop,
       observed,
-      mismatches,
+      mismatches: drawn,
       expected,
       markers: amendments.map((a) => ({ step: a.from_step, label: `v${a.version} from step ${a.from_step}` })),
       load: async (start, end, stride) => {
@@ -185,9 +190,9 @@ function mismatchTable(run, rows) {
     return `<p class="muted" id="no-mismatches">none: ${checked}</p>`;
   }
   return `<table id="mismatch-table"><thead><tr><th>step</th><th>expected</th><th>observed</th><th>group</th><th>cause</th></tr></thead>
-    <tbody>${rows.map((m) => `<tr data-step="${m.step}" ${m.first ? 'class="first"' : ""}>
-      <td>${m.step}${m.first ? ' <span class="tag">first</span>' : ""}</td>
-      <td>${formatLr(m.expected)}</td><td class="bad">${formatLr(m.observed)}</td>
+    <tbody>${rows.map((m) => `<tr data-step="${esc(m.step)}" ${m.first ? 'class="first"' : ""}>
+      <td>${esc(m.step ?? "–")}${m.first ? ' <span class="tag">first</span>' : ""}</td>
+      <td>${esc(formatLr(m.expected))}</td><td class="bad">${esc(formatLr(m.observed))}</td>
       <td>${esc(m.group ?? "–")}</td><td>${esc(m.cause ?? "–")}</td></tr>`).join("")}</tbody></table>
     ${run.mismatches > rows.length ? `<p class="muted">${count(run.mismatches)} mismatched updates in all; the first and the reported ones are listed</p>` : ""}`;
 }

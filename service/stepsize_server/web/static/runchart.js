@@ -26,14 +26,15 @@ function nearestIndex(values, x) {
 export class RunChart extends CurveChart {
   /**
    * load, stop, log: as CurveChart (one series: the run's current version). label: its name.
-   * observed: [{step, lr}], the points the job reported; mismatches: [{step, observed}];
+   * observed: [{step, lr}], the points the job reported; mismatches: [{step, observed}]
+   * (numbers);
    * expected: Map step -> the API's value at every step of both (drawn on the curve);
    * markers: [{step, label}], one vertical line each.
    */
   constructor(container, readout, { label, observed, mismatches, expected, markers, ...options }) {
     super(container, readout, { ...options, labels: [label] });
     this.observed = new Map(observed.map((p) => [p.step, p.lr]));
-    this.mismatched = new Map(mismatches.filter((m) => Number.isFinite(m.observed)).map((m) => [m.step, m.observed]));
+    this.mismatched = new Map(mismatches.map((m) => [m.step, m.observed]));
     this.expected = expected;
     this.markers = markers;
     this.pointSteps = [...new Set([...this.observed.keys(), ...this.mismatched.keys()])].sort((a, b) => a - b);
