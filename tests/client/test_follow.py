@@ -239,11 +239,28 @@ def assert_on_curve(lrs: np.ndarray, registry: list[float]) -> None:
     assert (np.abs(lrs - want) <= np.spacing(want)).all()
 
 
+def live_run_past(live: Live, name: str, progress: int) -> str:
+    """The id of the run of `name` once the server has its heartbeat past `progress`."""
+    found: list[str] = []
+
+    def reported() -> bool:
+        runs = httpx.get(f"{live.url}/v1/runs", params={"schedule": name}).json()["items"]
+        found[:] = [r["id"] for r in runs if r["live"] and (r["progress"] or 0) >= progress]
+        return bool(found)
+
+    wait_until(reported, f"a heartbeat of {name} past update {progress}")
+    return found[0]
+
+
 def test_four_gloo_ranks_switch_at_exactly_from_step(live, tmp_path):
     """The acceptance: a 4-process job at update ~100 receives an amendment from 400."""
     name = new_schedule(live)
     job = Job(live, tmp_path, 4, f"{name}@1", total=600, gate=100, shim="scheduler")
     job.at_gate()
+    run_id = live_run_past(live, name, 99)
+    with pytest.raises(stepsize.Conflict) as refused:  # the live follower passed step 50
+        live.client().amend(name, 1, 50, COOLDOWN)
+    assert refused.value.code == "amendment_passed" and run_id in str(refused.value)
     published = live.client().amend(name, 1, 400, COOLDOWN, description="cool down at 400")
     job.go(prepared=True)
     records = job.records()
@@ -262,7 +279,7 @@ def test_four_gloo_ranks_switch_at_exactly_from_step(live, tmp_path):
     # the run record: the amendment adopted, nothing mismatched
     run = httpx.get(f"{live.url}/v1/runs/{records[0]['run_id']}").json()
     assert run["world_size"] == 4 and run["follow"] is True
-    assert run["version"] == 1 and run["current_version"] == 2
+    assert run["id"] == run_id and run["version"] == 1 and run["current_version"] == 2
     assert run["mismatches"] == 0 and run["observed"] >= 599
     adopted = [e for e in run["events"] if e["kind"] == "amendment_adopted"]
     assert len(adopted) == 1 and adopted[0]["step"] == 400
@@ -285,7 +302,7 @@ def test_server_killed_while_the_ranks_follow_changes_nothing(own_server, tmp_pa
 
 def test_an_amendment_too_close_to_its_from_step_is_adopted_by_no_rank(live, tmp_path):
     name = new_schedule(live)
-    job = Job(live, tmp_path, 2, f"{name}@1", total=300, gate=100, runs=False)
+    job = Job(live, tmp_path, 2, f"{name}@1", total=300, gate=100)
     job.at_gate()
     # the first sync point after the gate is after update 109; the next (119) is past S
     live.client().amend(name, 1, 115, COOLDOWN)
@@ -297,6 +314,11 @@ def test_an_amendment_too_close_to_its_from_step_is_adopted_by_no_rank(live, tmp
         assert record["ref"] == f"{name}@1" and not record["adopted"]
         assert [version for version, _ in record["refused"]] == [2]
         assert "no sync point is left" in job.log(rank)
+    run = httpx.get(f"{live.url}/v1/runs/{records[0]['run_id']}").json()
+    assert run["current_version"] == 1 and run["mismatches"] == 0
+    (event,) = [e for e in run["events"] if e["kind"] == "amendment_refused"]
+    assert event["step"] == 109 and event["detail"]["version"] == 2
+    assert "no sync point is left" in event["detail"]["reason"]
 
 
 def test_an_amendment_whose_from_step_the_job_passed_is_adopted_by_no_rank(live, tmp_path):
