@@ -158,6 +158,8 @@ def test_schedule_page_lists_its_runs(
     row.locator("a.run-link").click()
     expect(page.locator("#title")).to_contain_text(follower.id)
     assert page.url.endswith(f"#/runs/{follower.id}")
+    expect(page).to_have_title(f"run {follower.id} · {ref} · stepsize")
+    expect(page.locator("header nav a.on")).to_have_count(0)
 
     # A schedule without runs says so.
     page.goto(live_server.url + f"/#/s/{ns}/idle")

@@ -20,13 +20,15 @@ function route() {
   $("#view").replaceWith(view);
   const hash = (location.hash || "#/").split("?")[0];
   const match = SCHEDULE.exec(hash);
+  const run = RUN.exec(hash);
+  // The nav names the registry and the playground; a schedule or a run page is neither.
+  const section = hash === "#/playground" ? "playground" : match || run ? "" : "registry";
   document.querySelectorAll("header nav a[data-nav]").forEach((a) =>
-    a.classList.toggle("on", a.dataset.nav === (hash === "#/playground" ? "playground" : match ? "" : "registry")));
+    a.classList.toggle("on", a.dataset.nav === section));
   if (match) {
     document.title = `${match[1]}/${match[2]}${match[3] ? "@" + match[3] : ""} · stepsize`;
     return renderSchedule(view, `${match[1]}/${match[2]}`, match[3] ? Number(match[3]) : null);
   }
-  const run = RUN.exec(hash);
   if (run) {
     document.title = `run ${run[1]} · stepsize`;
     return renderRun(view, run[1]);

@@ -83,7 +83,7 @@ export async function renderRun(view, id) {
   const ref = run.schedule;
   const amendments = adoptedAmendments(run, versions.items);
   const mismatches = mismatchRows(run);
-  document.title = `run ${run.id} · ${ref} · stepsize`;
+  if (view.isConnected) document.title = `run ${run.id} · ${ref} · stepsize`;
   view.innerHTML = `
     <section class="card">
       <h2 id="title">run <code>${esc(run.id)}</code> ${statusBadge(run)}</h2>
