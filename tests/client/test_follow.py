@@ -13,7 +13,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,25 @@ def fast_follow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEPSIZE_REGISTER_RUNS", "0")
 
 
-def follower_of(sched: stepsize.Schedule) -> Follower:
-    follower = Follower.of(sched.track)
-    assert follower is not None
-    return follower
+Following = Callable[[stepsize.Client, str, int], tuple[stepsize.Schedule, Follower]]
+
+
+@pytest.fixture
+def following() -> Iterator[Following]:
+    """`following(client, ref, total_steps)`: a schedule with follow=True and its
+    follower (stopped after the test)."""
+    followers: list[Follower] = []
+
+    def start(client: stepsize.Client, ref: str, total: int) -> tuple[stepsize.Schedule, Follower]:
+        sched = client.schedule(ref, total_steps=total, follow=True)
+        follower = Follower.of(sched.track)
+        assert follower is not None
+        followers.append(follower)
+        return sched, follower
+
+    yield start
+    for follower in followers:
+        follower.close()
 
 
 def train(sched: stepsize.Schedule, start: int, stop: int, lrs: list[float]) -> None:
@@ -94,11 +109,12 @@ def test_amend_publishes_a_version_equal_before_from_step(live, fast_follow):
         client.amend(name, 9, 300, COOLDOWN)
 
 
-def test_one_process_switches_at_exactly_from_step_and_follows_a_chain(live, fast_follow):
+def test_one_process_switches_at_exactly_from_step_and_follows_a_chain(
+    live, fast_follow, following
+):
     name = new_schedule(live)
     client = live.client()
-    sched = client.schedule(f"{name}@1", total_steps=600, follow=True)
-    follower = follower_of(sched)
+    sched, follower = following(client, f"{name}@1", 600)
     lrs: list[float] = []
     train(sched, 0, 50, lrs)
     client.amend(name, 1, 120, COOLDOWN)  # v2
@@ -116,15 +132,13 @@ def test_one_process_switches_at_exactly_from_step_and_follows_a_chain(live, fas
     assert (got[120:220] == evaluated(live, COOLDOWN, 100)).all()
     assert (got[300:] == 0.005).all()
     assert (got == np.asarray(live.registry_values(f"{name}@3", 600))).all()
-    follower.close()
 
 
-def test_an_unrelated_tag_move_or_version_is_not_adopted(live, fast_follow):
+def test_an_unrelated_tag_move_or_version_is_not_adopted(live, fast_follow, following):
     name = new_schedule(live)
     client = live.client()
     client.tag(name, "prod", 1)
-    sched = client.schedule(f"{name}:prod", total_steps=300, follow=True)
-    follower = follower_of(sched)
+    sched, follower = following(client, f"{name}:prod", 300)
     unrelated = client.publish(name, LATER)  # v2: not an amendment of v1
     client.tag(name, "prod", unrelated.version)
     polls = follower.polls
@@ -133,14 +147,14 @@ def test_an_unrelated_tag_move_or_version_is_not_adopted(live, fast_follow):
     train(sched, 0, 300, lrs)
     assert sched.ref == f"{name}@1" and follower.adopted == [] and follower.prepared is None
     assert lrs == live.registry_values(f"{name}@1", 300)
-    follower.close()
 
 
-def test_one_process_refuses_an_amendment_whose_from_step_it_passed(live, fast_follow, caplog):
+def test_one_process_refuses_an_amendment_whose_from_step_it_passed(
+    live, fast_follow, caplog, following
+):
     name = new_schedule(live)
     client = live.client()
-    sched = client.schedule(f"{name}@1", total_steps=300, follow=True)
-    follower = follower_of(sched)
+    sched, follower = following(client, f"{name}@1", 300)
     lrs: list[float] = []
     train(sched, 0, 80, lrs)
     client.amend(name, 1, 40, COOLDOWN)  # the job did update 79 already
@@ -152,13 +166,13 @@ def test_one_process_refuses_an_amendment_whose_from_step_it_passed(live, fast_f
     assert "not adopting" in caplog.text and "past its from_step 40" in caplog.text
     assert "had done update 80" in caplog.text  # its first update after the poll
     assert lrs == live.registry_values(f"{name}@1", 300)
-    follower.close()
 
 
-def test_a_server_outage_is_counted_and_the_job_keeps_its_curve(own_server, fast_follow, caplog):
+def test_a_server_outage_is_counted_and_the_job_keeps_its_curve(
+    own_server, fast_follow, caplog, following
+):
     name = new_schedule(own_server)
-    sched = own_server.client().schedule(f"{name}@1", total_steps=200, follow=True)
-    follower = follower_of(sched)
+    sched, follower = following(own_server.client(), f"{name}@1", 200)
     expected = own_server.registry_values(f"{name}@1", 200)
     wait_until(lambda: follower.polls >= 1, "a first poll")
     with caplog.at_level(logging.WARNING, logger="stepsize"):
@@ -169,7 +183,6 @@ def test_a_server_outage_is_counted_and_the_job_keeps_its_curve(own_server, fast
     assert sched.ref == f"{name}@1" and follower.adopted == []
     assert lrs == expected
     assert "asking" in caplog.text and "the job keeps its curve" in caplog.text
-    follower.close()
 
 
 # -- torch.distributed: N gloo ranks ----------------------------------------------------
@@ -376,14 +389,15 @@ def test_a_resumed_job_keeps_its_checkpoint_version_or_moves_to_the_newest_amend
         assert lrs_at_resume + f" {name}@2" in text
 
 
-def test_one_process_resumed_past_from_step_moves_to_the_amendment(live, fast_follow, caplog):
+def test_one_process_resumed_past_from_step_moves_to_the_amendment(
+    live, fast_follow, caplog, following
+):
     """A process whose first update is 150 (resumed) adopts an amendment from 100,
     published while it was down, and logs where the curves differ."""
     name = new_schedule(live)
     client = live.client()
     client.amend(name, 1, 100, COOLDOWN)  # v2
-    sched = client.schedule(f"{name}@1", total_steps=300, follow=True)
-    follower = follower_of(sched)
+    sched, follower = following(client, f"{name}@1", 300)
     wait_until(lambda: follower.prepared is not None, "the follower to prepare v2")
     lrs: list[float] = []
     with caplog.at_level(logging.INFO, logger="stepsize"):
@@ -393,14 +407,14 @@ def test_one_process_resumed_past_from_step_moves_to_the_amendment(live, fast_fo
     assert lrs == [old[150], *new[151:]]
     assert "resumed at update 150" in caplog.text
     assert "they first differ at step 100, before the resume step 150" in caplog.text
-    follower.close()
 
 
-def test_a_fresh_job_refuses_what_it_passed_but_a_resumed_one_does_not(live, fast_follow):
+def test_a_fresh_job_refuses_what_it_passed_but_a_resumed_one_does_not(
+    live, fast_follow, following
+):
     name = new_schedule(live)
     client = live.client()
-    sched = client.schedule(f"{name}@1", total_steps=300, follow=True)
-    follower = follower_of(sched)
+    sched, follower = following(client, f"{name}@1", 300)
     lrs: list[float] = []
     train(sched, 0, 160, lrs)  # started at update 0: not a resume
     client.amend(name, 1, 100, COOLDOWN)
@@ -408,4 +422,3 @@ def test_a_fresh_job_refuses_what_it_passed_but_a_resumed_one_does_not(live, fas
     train(sched, 160, 300, lrs)
     assert follower.resumed_at is None and follower.adopted == []
     assert [version for version, _ in follower.refused] == [2]
-    follower.close()
