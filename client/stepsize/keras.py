@@ -152,7 +152,9 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         self._values = curve.prefix(n).astype(dtype)
         self._table = _constant(self._values, self._backend)
         # set by an Observer before the train step is traced: what the step records
+        # (JAX: none, the Observer looks the table up on the host)
         self.recorder: Recorder | None = None
+        self.observed = False  # an Observer is in fit's callbacks
         self._warned_unobserved = False
         # A follower's table changes between updates: `table[min(s, n)]` over n + 1
         # entries (the last: the value past the table, NaN where the curve goes on), a
@@ -197,7 +199,7 @@ class RegistrySchedule(keras.optimizers.schedules.LearningRateSchedule):
         lr = self._tf_call(step) if self._backend == "tensorflow" else self._ops_call(step)
         if self.recorder is not None:
             self.recorder.record(step, lr)
-        elif self.follows and not self._warned_unobserved and _traced(step):
+        elif self.follows and not (self.observed or self._warned_unobserved) and _traced(step):
             self._warned_unobserved = True
             log.warning(
                 "%s follows amendments, but no stepsize.keras.Observer() is in fit's "
@@ -463,6 +465,7 @@ class Observer(keras.callbacks.Callback):
                 f"stepsize RegistrySchedule. Received: {type(schedule).__name__}"
             )
         self.schedule = schedule
+        schedule.observed = True
         self.accumulation = int(optimizer.gradient_accumulation_steps or 1)
         self._iterations_index = next(
             (i for i, v in enumerate(optimizer.variables) if v is optimizer._iterations), None

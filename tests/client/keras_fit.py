@@ -275,8 +275,14 @@ def main() -> None:
         sched = stepsize.Client().schedule(ref, total_steps=total_steps)
         updates, per_execution, k, shim_k = (int(a) for a in sys.argv[4:8])
         lr = sched.keras(gradient_accumulation_steps=shim_k or None)
+        # torch: eager, as Keras's jit_compile="auto" is there (torch.compile takes
+        # minutes here, and the torch backend runs one step per execution)
         record = fit_observed(
-            lr, updates, steps_per_execution=per_execution, accumulation=k or None
+            lr,
+            updates,
+            jit_compile=keras.backend.backend() != "torch",
+            steps_per_execution=per_execution,
+            accumulation=k or None,
         )
         record["backend"] = keras.backend.backend()
         if sched.run is not None:
