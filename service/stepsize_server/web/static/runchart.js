@@ -70,7 +70,8 @@ export class RunChart extends CurveChart {
     options.series = [
       options.series[0],
       { ...options.series[1], stroke: CURVE, spanGaps: true },
-      { label: "observed", ...dots(OBSERVED, 5) },
+      // Thousands of points would hide the curve under them at the usual size.
+      { label: "observed", ...dots(OBSERVED, this.observed.size > 1000 ? 2.5 : 5) },
       { label: "mismatch", ...dots(MISMATCH, 9) },
     ];
     options.hooks.draw = [(u) => this.placeMarkers(u)];
