@@ -10,26 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from stepsize_server.schedules import compile_definition
-from stepsize_server.store import Database, runs, versions
+from stepsize_server.store import Database, runs
 from stepsize_server.store.errors import ScheduleNotFound, VersionNotFound
 from stepsize_server.store.schema import runs as runs_table
 
-
-def put(db: Database, ref: str, value: float) -> str:
-    namespace, name = ref.split("/")
-    compiled = compile_definition({"type": "constant", "value": value})
-    versions.publish_version(
-        db,
-        namespace=namespace,
-        name=name,
-        definition=compiled.normalized,
-        digest=compiled.digest,
-        description=None,
-        labels={},
-        actor="tester",
-    )
-    return compiled.digest
+from tests.store.test_store import put
 
 
 def key_hash(key: str) -> str:

@@ -13,12 +13,13 @@ nothing is added to the audit log.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -40,7 +41,6 @@ from ..run_models import (
     RunCreate,
     RunCreated,
     RunDetailPublic,
-    RunEventPublic,
     RunList,
     RunPublic,
 )
@@ -207,11 +207,12 @@ def heartbeat(
             message,
             errors=[{"path": "/body/current_version", "message": message}],
         ) from None
-    run = public(result.run, settings.run_stale_after)
-    return HeartbeatAnswer(
-        **run.model_dump(),
-        points_dropped=result.points_dropped,
-        events_dropped=result.events_dropped,
+    return HeartbeatAnswer.model_validate(
+        {
+            **public_fields(result.run, settings.run_stale_after),
+            "points_dropped": result.points_dropped,
+            "events_dropped": result.events_dropped,
+        }
     )
 
 
@@ -247,14 +248,12 @@ def get_run(run_id: RunId, caller: Reader, db: DbDep, settings: SettingsDep) -> 
     """The run with its observed points (`[step, lr, expected]` by step) and its events
     (oldest first). 404 `run_not_found`."""
     detail = store.get_run(db, run_id=run_id)
-    run = public(detail.run, settings.run_stale_after)
-    return RunDetailPublic(
-        **run.model_dump(),
-        points=detail.points,
-        events=[
-            RunEventPublic(at=e.at, kind=e.kind, step=e.step, detail=e.detail)
-            for e in detail.events
-        ],
+    return RunDetailPublic.model_validate(
+        {
+            **public_fields(detail.run, settings.run_stale_after),
+            "points": detail.points,
+            "events": [dataclasses.asdict(e) for e in detail.events],
+        }
     )
 
 
@@ -262,37 +261,23 @@ def public(
     record: store.RunRecord, stale_after_s: float, *, now: datetime | None = None
 ) -> RunPublic:
     """The answer's form of a run; `live` as of `now` (default: now)."""
-    return RunPublic(
-        id=record.id,
+    return RunPublic.model_validate(public_fields(record, stale_after_s, now=now))
+
+
+def public_fields(
+    record: store.RunRecord, stale_after_s: float, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """RunPublic's fields of a run (and its record's namespace and name, which the models
+    ignore: `schedule` says them)."""
+    values = dataclasses.asdict(record)
+    values.update(
         schedule=record.schedule,
-        version=record.version,
-        current_version=record.current_version,
-        digest=record.digest,
-        template_digest=record.template_digest,
+        live=record.live(now or utcnow(), stale_after_s),
         bound_definition=None
         if record.bound_definition is None
         else json.loads(record.bound_definition),
-        total_steps=record.total_steps,
-        steps_per_epoch=record.steps_per_epoch,
-        world_size=record.world_size,
-        framework=record.framework,
-        host=record.host,
-        pid=record.pid,
-        follow=record.follow,
-        actor=record.actor,
-        client_version=record.client_version,
-        started_at=record.started_at,
-        registered_at=record.registered_at,
-        last_seen_at=record.last_seen_at,
-        status=record.status,
-        live=record.live(now or utcnow(), stale_after_s),
-        progress=record.progress,
-        heartbeats=record.heartbeats,
-        observed=record.observed,
-        mismatches=record.mismatches,
-        first_mismatch=record.first_mismatch,
-        report_failures=record.report_failures,
     )
+    return values
 
 
 def _decode_run_cursor(cursor: str) -> tuple[datetime, str]:
