@@ -1,12 +1,16 @@
-"""The subcommands that check or change the registry: push, validate, tag, untag, archive."""
+"""The subcommands that check or change the registry: push, amend, validate, tag, untag,
+archive."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
+from ..client import Client
+from ..publishing import Published
 from .app import JsonFlag, session
 from .output import (
     CommandFailed,
@@ -33,17 +37,78 @@ def push(
     """Publish a new version; prints the server's validation warnings first."""
     client, as_json = session(ctx, json_flag)
     schedule = parse_ref(ref, plain=True)
-    definition = read_definition(file)
     labels = parse_labels(label or [])
+
+    def publish(definition: dict[str, Any]) -> Published:
+        return client.publish(str(schedule), definition, description=description, labels=labels)
+
+    _publish_checked(client, file, publish, strict=strict, as_json=as_json)
+
+
+def _publish_checked(
+    client: Client,
+    file: str,
+    publish: Callable[[dict[str, Any]], Published],
+    *,
+    strict: bool,
+    as_json: bool,
+    note: str = "",
+) -> None:
+    """Validate the definition in `file` (warnings first; `strict` refuses them), then
+    `publish` it and print the answer (followed by `note`)."""
+    definition = read_definition(file)
     verdict = client.validate(definition)
     warnings = [str(w) for w in verdict.get("warnings") or []]
     _report_warnings(warnings, strict=strict, as_json=as_json, action="not published")
-    published = client.publish(str(schedule), definition, description=description, labels=labels)
+    published = publish(definition)
     if as_json:
         emit_json({**published.data, "created": published.created, "warnings": warnings})
         return
     state = "published" if published.created else "unchanged (same digest as the latest)"
-    print(f"{published.ref} {published.digest} {state}")
+    print(f"{published.ref} {published.digest} {state}{note}")
+
+
+def amend(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION: the version to amend")],
+    from_step: Annotated[
+        int, typer.Argument(min=1, help="the first step that may differ from VERSION")
+    ],
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="the JSON definition from FROM_STEP on, at step - FROM_STEP ('-': stdin)"
+        ),
+    ],
+    description: Annotated[str | None, typer.Option(help="what changed")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(metavar="KEY=VALUE", help="a label (repeatable)")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="treat validation warnings as errors")] = False,
+    json_flag: JsonFlag = False,
+) -> None:
+    """Publish an amendment: a new version equal to VERSION before FROM_STEP, then the
+    definition. Jobs following VERSION (follow=True) switch to it at FROM_STEP, on every
+    rank; the server refuses it (naming the runs) when a live follower passed FROM_STEP."""
+    client, as_json = session(ctx, json_flag)
+    pinned = parse_ref(ref)
+    version = pinned.version
+    if version is None:
+        raise UsageProblem(f"{ref!r}: name the version to amend, as NAMESPACE/NAME@VERSION")
+    labels = parse_labels(label or [])
+
+    def publish(definition: dict[str, Any]) -> Published:
+        return client.amend(
+            pinned.schedule,
+            version,
+            from_step,
+            definition,
+            description=description,
+            labels=labels,
+        )
+
+    note = f": equal to {pinned} before step {from_step:,}"
+    _publish_checked(client, file, publish, strict=strict, as_json=as_json, note=note)
 
 
 def validate(
