@@ -31,6 +31,21 @@ def f32(values) -> list[float]:
     return np.asarray(values, dtype=np.float32).astype(np.float64).tolist()
 
 
+def keras_fit_in(backend: str, live, tmp_path: Path, *args: object) -> dict:
+    """`python keras_fit.py *args` with KERAS_BACKEND=backend: its JSON line."""
+    env = live.env(KERAS_BACKEND=backend, STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run(
+        [sys.executable, str(KERAS_FIT), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_record(client: stepsize.Client, sched: stepsize.Schedule) -> dict:
     """The server's record of the schedule's run, after its last beat."""
     run = sched.run
@@ -152,20 +167,11 @@ def test_other_backends_are_observed(live, tmp_path, backend):
     """The jitted JAX fit and Keras's torch backend: a correct fit and a fit whose shim
     misses the optimizer's accumulation, each reported with its run."""
     client = live.client()
-    per_execution = 4 if backend == "jax" else 1  # Keras's torch backend runs one step
-    for k, shim_k in ((0, 0), (2, 0)):
-        env = live.env(KERAS_BACKEND=backend, STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
-        args = ["team/warmup", "60", "observe", "60", str(per_execution), str(k), str(shim_k)]
-        out = subprocess.run(
-            [sys.executable, str(KERAS_FIT), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        got = json.loads(out.stdout.strip().splitlines()[-1])
+    # Keras's torch backend runs one step per execution; under accumulation one step per
+    # execution shows update 0 to the observer
+    for k, shim_k, per_execution in ((0, 0, 4 if backend == "jax" else 1), (2, 0, 1)):
+        args = ["team/warmup", "60", "observe", "60", per_execution, k, shim_k]
+        got = keras_fit_in(backend, live, tmp_path, *args)
         assert got["backend"] == backend and got["iterations"] == 60
         record = client.registry.run(got["run"])
         assert record["framework"] == f"keras/{backend}"
@@ -184,17 +190,7 @@ def test_a_follower_switch_on_the_jitted_jax_backend(live, tmp_path):
     function once, and the next update uses the new values."""
     client = live.client()
     amended = client.publish("keras-runs/amended", PIECEWISE).ref
-    env = live.env(KERAS_BACKEND="jax", STEPSIZE_CACHE_DIR=str(tmp_path / "cache"))
-    args = ["team/warmup", str(UPDATES), "follow", str(UPDATES), "3", amended, str(AFTER)]
-    out = subprocess.run(
-        [sys.executable, str(KERAS_FIT), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    record = json.loads(out.stdout.strip().splitlines()[-1])
+    args = ["team/warmup", UPDATES, "follow", UPDATES, 3, amended, AFTER]
+    record = keras_fit_in("jax", live, tmp_path, *args)
     assert record["backend"] == "jax"
     assert_switched_at_the_next_update(live, record, amended)
