@@ -1,5 +1,522 @@
-"""Observing the lr each optimizer update really applied (being written)."""
+"""Observing the lr each optimizer update really applied, against the registry's.
+
+SPEC 2: update `k` (the k-th optimizer step, 0 first) uses lr(k). An `Observer` is told,
+after update `k`, the lr each parameter group applied; it compares them with the
+registry's value for `k` (from the curve its track follows, so a switch to an amendment
+is followed), scaled for the other groups by `initial_lr_i / initial_lr_ref`. It counts
+checked and mismatched updates, samples points for the run, logs the first mismatch once
+(logger "stepsize", WARNING) with its step, expected and observed values, group and
+likely cause, reports it to the run (`first_mismatch`, the counts, a `mismatch` event),
+and then calls `track.after_update(k)`: a follower's only point in the training thread.
+
+The parts without a framework, shared by the Keras and torch shims:
+
+- `Observer(track, ratios=..., rtol=...)`: `check(update, observed_by_group)` per update
+  (`passed(update)` for an update it does not read), `counter()` (override: the
+  scheduler's own counter, which explains most mismatches), counts `checked`,
+  `mismatches`, `last_update`, `first_mismatch`.
+- `likely_cause(...)`: the cause of a mismatch inferred from the values: the observed lr
+  is the schedule's at the scheduler's counter `m` times as far (stepped `m` times per
+  update), at a counter shifted by a constant `d` from the first update of this process
+  on (a resume that shifted the counter), or no value of the schedule nearby (the lr was
+  overwritten by something else).
+
+The torch part (`watch_optimizer`, `StepObserver`) installs one step post-hook per
+optimizer; see `StepObserver` for where its update counter comes from. Nothing here
+imports a framework at import time.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import array
+import logging
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .curves import Curve
+from .track import Track
+
+__all__ = [
+    "RTOL",
+    "Cause",
+    "ObservedShim",
+    "Observer",
+    "StepObserver",
+    "likely_cause",
+    "watch_optimizer",
+]
+
+log = logging.getLogger("stepsize")
+
+RTOL = 1e-12  # relative; float64 lrs computed as lr * ratio differ by a few ulps at most
+NEVER = 2**63  # no sampling (no run)
+SEARCH = 4096  # steps on each side searched for a shifted counter
+MAX_MULTIPLE = 64  # scheduler steps per update searched for
+MISMATCH_POINTS = 100  # mismatched updates sent as points, per observer
+CUDA_EVERY = 100  # a CUDA tensor lr is read (a device sync) every this many updates
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A mismatch's likely cause: `code` is `stepped_more_than_once`, `shifted_counter`
+    or `overwritten`; `text` says it in at most 200 characters (the run record's)."""
+
+    code: str
+    text: str
+
+
+def _close(a: float, b: float, rtol: float) -> bool:
+    return a == b or abs(a - b) <= rtol * abs(b)
+
+
+def likely_cause(
+    update: int,
+    observed: float,
+    *,
+    first_update: int,
+    values: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    counter: int | None = None,
+    first_counter: int | None = None,
+    rtol: float = RTOL,
+) -> Cause:
+    """Why update `update` applied `observed` (in the reference group's scale) and not
+    lr(update). `first_update`: the first update this process observed; `values(start,
+    stop)`: the known steps of `[start, stop)` and their lrs (never fetching); `counter`
+    and `first_counter`: the scheduler's counter now and at `first_update`, when known."""
+    j = update - first_update
+    if counter is not None and counter != update:
+        steps, lrs = values(counter, counter + 1)
+        if len(lrs) and _close(observed, float(lrs[0]), rtol):
+            return _counter_cause(update, counter, j, first_counter)
+    if j >= 1:
+        for m in range(2, MAX_MULTIPLE + 1):
+            steps, lrs = values(first_update + m * j, first_update + m * j + 1)
+            if len(lrs) and _close(observed, float(lrs[0]), rtol):
+                return _stepped(m, update, first_update + m * j)
+    if update > 0 and j == 0:
+        steps, lrs = values(0, 1)
+        if len(lrs) and _close(observed, float(lrs[0]), rtol):
+            return _counter_cause(update, 0, 0, None)
+    steps, lrs = values(max(0, update - SEARCH), update + SEARCH + 1)
+    near = [int(s) for s, v in zip(steps, lrs, strict=True) if _close(observed, float(v), rtol)]
+    near = [s for s in near if s != update]
+    if near:
+        step = min(near, key=lambda s: (abs(s - update), s))
+        if j >= 1 and step == update + 1:
+            return _stepped(2, update, step)
+        return _counter_cause(update, step, j, None)
+    return Cause(
+        "overwritten",
+        f"the lr is no value of the schedule near step {update}: something else set it "
+        "(another scheduler, a callback, code writing param_group['lr'])",
+    )
+
+
+def _stepped(m: int, update: int, step: int) -> Cause:
+    return Cause(
+        "stepped_more_than_once",
+        f"the scheduler stepped {m} times per optimizer update (update {update} applied the "
+        f"lr of step {step}): call scheduler.step() once per optimizer.step()",
+    )
+
+
+def _counter_cause(update: int, counter: int, j: int, first_counter: int | None) -> Cause:
+    d = counter - update
+    if j >= 1 and first_counter is not None and (counter - first_counter) % j == 0:
+        m = (counter - first_counter) // j
+        if m >= 2:
+            return _stepped(m, update, counter)
+    if j == 0 and counter == 0:
+        return Cause(
+            "shifted_counter",
+            f"a resume that shifted the counter by {d}: the scheduler restarted at step 0 "
+            f"while the optimizer is at update {update} (its state_dict was not loaded)",
+        )
+    if j == 0:
+        return Cause(
+            "shifted_counter",
+            f"a resume that shifted the counter by {d:+d}: the scheduler is at step {counter}, "
+            f"the optimizer at update {update} (checkpoints of different steps?)",
+        )
+    return Cause(
+        "shifted_counter",
+        f"the scheduler's counter is off by {d:+d} since update {update - j + 1} (at step "
+        f"{counter} for update {update}): it stepped on an update the optimizer skipped?",
+    )
+
+
+class Observer:
+    """Checks the lr each update applied against the registry's; framework-free.
+
+    `ratios[i]`: group `i`'s lr over the reference group's (`initial_lr_i /
+    initial_lr_ref`, 1.0 for the reference, 0.0 for a frozen group); `groups[i]`: the
+    group's index in its optimizer (for messages). The expected values come from
+    `curve`, the track's unless a shim points it at the curve it follows. Counting and
+    sampling cost a few attribute updates per update; a mismatch costs more, once.
+    """
+
+    def __init__(
+        self,
+        track: Track,
+        *,
+        ratios: Sequence[float] = (1.0,),
+        groups: Sequence[int] | None = None,
+        reference: int = 0,
+        rtol: float = RTOL,
+        label: str = "",
+    ) -> None:
+        self.track = track
+        self.run = track.run
+        self.label = label
+        self.rtol = rtol
+        self.ratios = list(ratios)
+        self.groups = list(groups) if groups is not None else list(range(len(self.ratios)))
+        self.reference = reference  # index into ratios/groups
+        self.first_update: int | None = None
+        self.first_counter: int | None = None
+        self.last_update: int | None = None
+        self.checked = 0
+        self.mismatches = 0
+        self.first_mismatch: dict[str, Any] | None = None
+        self._mismatch_points = 0
+        self._next_sample = 0 if self.run is not None else NEVER
+        self._start = self._stop = 0  # the steps of the cached chunk
+        self._table: array.array[float] = array.array("d")
+        self.curve = track.curve
+        track.subscribe(self._switched)
+        if self.run is not None:
+            self.run.watch(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label or self.track.identity.ref!r})"
+
+    @property
+    def curve(self) -> Curve:
+        """Where the expected values come from."""
+        return self._curve
+
+    @curve.setter
+    def curve(self, curve: Curve) -> None:
+        self._curve = curve
+        self._start = self._stop = 0
+
+    def _switched(self, identity: Any, curve: Curve) -> None:
+        self.curve = curve
+
+    def counter(self) -> int | None:
+        """The scheduler's own counter now, when known (the torch observer's)."""
+        return None
+
+    def known_cause(self, update: int, observed: float) -> Cause | None:
+        """A cause the framework makes certain (override), tried before `likely_cause`;
+        `observed` is in the reference group's scale."""
+        return None
+
+    def expected(self, update: int) -> float | None:
+        """The reference group's lr for `update`, None when it is not loaded (never fetches)."""
+        i = update - self._start
+        if 0 <= i < self._stop - self._start:
+            return self._table[i]
+        return self._load(update)
+
+    def _load(self, update: int) -> float | None:
+        curve = self._curve
+        step = update if curve.horizon is None else min(update, curve.horizon)
+        size = curve.chunk_steps
+        chunk = curve.chunks.get(step // size)
+        if chunk is None:
+            return None
+        if curve.horizon is not None and update >= curve.horizon:
+            return float(chunk[step % size])  # past the horizon: constant, not cached
+        table = array.array("d")
+        table.frombytes(np.ascontiguousarray(chunk, dtype=np.float64).tobytes())
+        self._table, self._start = table, step - step % size
+        self._stop = self._start + len(table)
+        return table[step - self._start]
+
+    def _values(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """The loaded steps of `[start, stop)` and their lrs."""
+        curve = self._curve
+        steps = np.arange(max(start, 0), max(stop, 0), dtype=np.int64)
+        clamped = steps if curve.horizon is None else np.minimum(steps, curve.horizon)
+        loaded = np.isin(clamped // curve.chunk_steps, np.fromiter(curve.chunks, np.int64))
+        steps = steps[loaded]
+        return steps, curve.values(steps) if len(steps) else np.empty(0)
+
+    def check(self, update: int, observed: Sequence[float]) -> bool:
+        """Update `update` applied `observed[i]` in group `i`: True when each is the
+        registry's (within `rtol`). Calls `track.after_update(update)` last."""
+        want = self.expected(update)
+        if want is None:  # not loaded (a counter far off): no check, no fetch
+            self.passed(update)
+            return True
+        ratios, rtol = self.ratios, self.rtol
+        bad = -1
+        for i, seen in enumerate(observed):
+            exp = want * ratios[i]
+            if seen != exp and not abs(seen - exp) <= rtol * abs(exp):
+                bad = i
+                break
+        self.checked += 1
+        self.last_update = update
+        if bad >= 0:
+            try:
+                self._mismatched(update, bad, float(observed[bad]), want)
+            except Exception:  # reporting must never stop a training step
+                log.exception("stepsize: reporting a mismatch at step %d failed", update)
+        elif update >= self._next_sample and self.run is not None:
+            self.run.point(update, float(observed[self.reference]), want)
+            self._next_sample = update + self.run.stride(update)
+        self.track.after_update(update)
+        return bad < 0
+
+    def passed(self, update: int) -> None:
+        """Update `update` happened without being read (a CUDA lr between samples)."""
+        self.last_update = update
+        self.track.after_update(update)
+
+    def _mismatched(self, update: int, index: int, seen: float, want: float) -> None:
+        self.mismatches += 1
+        ratio = self.ratios[index]
+        scaled = seen / ratio if ratio else seen
+        run = self.run
+        if run is not None and self._mismatch_points < MISMATCH_POINTS:
+            self._mismatch_points += 1
+            run.point(update, scaled, want if ratio else 0.0)
+        if self.first_mismatch is not None:
+            return
+        if not ratio:
+            cause = Cause("overwritten", f"the group's initial lr is 0 but it applied {seen!r}")
+        else:
+            cause = self.known_cause(update, scaled) or likely_cause(
+                update,
+                scaled,
+                first_update=self.first_update if self.first_update is not None else update,
+                values=self._values,
+                counter=self.counter(),
+                first_counter=self.first_counter,
+                rtol=self.rtol,
+            )
+        group = self.groups[index]
+        first = {
+            "step": update,
+            "expected": want * ratio,
+            "observed": seen,
+            "group": group,
+            "cause": cause.text[:200],
+        }
+        self.first_mismatch = first
+        where = f" of run {run.id}" if run is not None and run.id else ""
+        log.warning(
+            "stepsize: lr mismatch at step %d (update %d applies lr(%d), SPEC 2) of %s%s, "
+            "param group %d: expected %r, observed %r. Likely cause: %s. Later mismatches "
+            "are counted in the run record, not logged.",
+            update,
+            update,
+            update,
+            self.track.identity.ref,
+            where,
+            group,
+            want * ratio,
+            seen,
+            cause.text,
+        )
+        if run is not None:
+            run.mismatch(first, code=cause.code)
+
+
+# -- torch: one step post-hook per optimizer ---------------------------------------------
+
+
+class ObservedShim(Protocol):
+    """What a torch shim tells the observer of its optimizer (stepsize.torch's shims)."""
+
+    observed_kind: str  # "lambda" (LambdaLR's factor) or "scheduler" (sets every group)
+
+    def observed_counter(self) -> int | None:
+        """The step of the lr the shim set last (None or < 0: it drives no scheduler)."""
+
+    def observed_key(self) -> object:
+        """Changes when the shim follows another curve (cheap: read every update)."""
+
+    def observed_curve(self) -> Curve:
+        """The curve the shim follows now."""
+
+    def observed_group(self) -> int:
+        """The reference group's index in the optimizer."""
+
+
+class StepObserver(Observer):
+    """The observer of one torch shim on one optimizer, called by its step post-hook.
+
+    Its update counter is its own, so that a scheduler stepped twice is caught. Its base,
+    taken at the first update it sees (again after `rebase`: the shim's or the
+    optimizer's `load_state_dict`): the optimizer's own count of updates (the `step` of
+    its parameter states, Adam's and most others') when it has one past the first
+    update, so that a resume that restored the optimizer but not the scheduler is
+    caught; else the shim's counter (`observed_counter`: RegistryLR's `last_epoch`, the
+    last step a `TorchLambda` was called with, restored by `LambdaLR.load_state_dict`).
+    A lambda governs every group unless other lambdas with other reference groups share
+    its optimizer (one lambda per group): then it checks its own group only.
+    Tensor lrs are read with `.item()`; a CUDA one every `CUDA_EVERY` updates only.
+    """
+
+    def __init__(self, track: Track, shim: ObservedShim, watch: OptimizerWatch) -> None:
+        super().__init__(track, label=track.identity.ref)
+        self.shim = weakref.ref(shim)
+        self.kind = shim.observed_kind
+        self.watch = watch
+        self.next_update: int | None = None
+        self.every = 1
+        self._tensor = False
+        self._ngroups = -1
+        self._key: object = None
+
+    def counter(self) -> int | None:
+        shim = self.shim()
+        return shim.observed_counter() if shim is not None else None
+
+    def rebase(self) -> None:
+        """Take the base again at the next update (a state was loaded)."""
+        self.next_update = None
+
+    def regroup(self) -> None:
+        """Work out again at the next update which groups this observer checks."""
+        self._ngroups = -1
+
+    def _switched(self, identity: Any, curve: Curve) -> None:
+        # the shim subscribed to the track before this observer: it follows `identity`
+        # already, so its key is the new one and no rebase follows from it
+        super()._switched(identity, curve)
+        shim = self.shim()
+        if shim is not None:
+            self._key = shim.observed_key()
+
+    def after_step(self, optimizer: Any, groups: list[dict[str, Any]]) -> None:
+        shim = self.shim()
+        if shim is None:
+            self.watch.detach(self)
+            return
+        update = self.next_update
+        if update is None or shim.observed_key() is not self._key:
+            update = self._rebase(optimizer, shim, groups)
+            if update is None:
+                return
+        elif len(groups) != self._ngroups:
+            self._regroup(shim, groups)
+        self.next_update = update + 1
+        if not self._tensor:
+            self.check(update, [groups[i]["lr"] for i in self.groups])
+        elif update % self.every == 0 or update == self.first_update:
+            self.check(update, [float(groups[i]["lr"]) for i in self.groups])
+        else:
+            self.passed(update)
+
+    def _rebase(
+        self, optimizer: Any, shim: ObservedShim, groups: list[dict[str, Any]]
+    ) -> int | None:
+        counter = shim.observed_counter()
+        if counter is None or counter < 0:
+            self.watch.detach(self)  # built with this optimizer, but drives no scheduler
+            return None
+        own = optimizer_updates(optimizer)
+        base = own if own is not None and own > 0 else counter
+        self.first_update, self.first_counter = base, counter
+        self._key = shim.observed_key()
+        self.curve = shim.observed_curve()
+        self._regroup(shim, groups)
+        return base
+
+    def _regroup(self, shim: ObservedShim, groups: list[dict[str, Any]]) -> None:
+        reference = shim.observed_group() % len(groups)
+        alone = self.kind == "scheduler" or not any(
+            other.kind == "lambda" and other._reference_group() != reference
+            for other in self.watch.observers
+            if other is not self
+        )
+        self.groups = list(range(len(groups))) if alone else [reference]
+        initial = [float(g.get("initial_lr", g["lr"])) for g in groups]
+        base = initial[reference]
+        self.ratios = [1.0 if i == reference else initial[i] / base for i in self.groups]
+        self.reference = self.groups.index(reference)
+        self._ngroups = len(groups)
+        lrs = [g["lr"] for g in groups]
+        self._tensor = any(hasattr(lr, "item") for lr in lrs)
+        self.every, self.rtol = 1, RTOL
+        for lr in lrs:
+            if hasattr(lr, "item"):
+                import torch
+
+                self.rtol = max(self.rtol, float(torch.finfo(lr.dtype).eps))
+                if lr.device.type != "cpu":
+                    self.every = CUDA_EVERY
+
+    def _reference_group(self) -> int:
+        shim = self.shim()
+        return shim.observed_group() if shim is not None else -1
+
+
+def optimizer_updates(optimizer: Any, limit: int = 64) -> int | None:
+    """The update an optimizer just made by its own count (the largest `step` of the
+    first `limit` parameter states, minus 1), None when its states keep no step."""
+    best: int | None = None
+    seen = 0
+    state = optimizer.state
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            entry = state.get(param)
+            step = entry.get("step") if entry else None
+            if step is None:
+                continue
+            count = int(float(step))
+            best = count if best is None else max(best, count)
+            seen += 1
+            if seen >= limit:
+                return best - 1
+    return best - 1 if best is not None else None
+
+
+class OptimizerWatch:
+    """The one step post-hook (and load-state post-hook) of an optimizer."""
+
+    def __init__(self, optimizer: Any) -> None:
+        import torch
+
+        self.observers: list[StepObserver] = []
+        # eager under torch.compile: a Python counter traced by dynamo would guard on it
+        self.handle = optimizer.register_step_post_hook(torch.compiler.disable(self.after_step))
+        self.loaded = optimizer.register_load_state_dict_post_hook(self.rebase)
+
+    def after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        groups = optimizer.param_groups
+        for observer in self.observers:
+            observer.after_step(optimizer, groups)
+
+    def rebase(self, optimizer: Any) -> None:
+        for observer in self.observers:
+            observer.rebase()
+
+    def detach(self, observer: StepObserver) -> None:
+        self.observers = [o for o in self.observers if o is not observer]
+
+
+_WATCHES: weakref.WeakKeyDictionary[Any, OptimizerWatch] = weakref.WeakKeyDictionary()
+
+
+def watch_optimizer(optimizer: Any, track: Track, shim: ObservedShim) -> StepObserver:
+    """Observe the updates of `optimizer` for `shim` (one hook per optimizer, shared by
+    its shims); the run of `track`, if any, learns the framework is torch."""
+    watch = _WATCHES.get(optimizer)
+    if watch is None:
+        watch = _WATCHES[optimizer] = OptimizerWatch(optimizer)
+    observer = StepObserver(track, shim, watch)
+    watch.observers = [*watch.observers, observer]
+    for other in watch.observers:
+        other.regroup()  # the groups each lambda governs may change
+    if track.run is not None:
+        track.run.set_framework("torch")
+    return observer

@@ -7,9 +7,17 @@ bytes whatever the curve's length and never holds a token, a URL or the values; 
 restored shim finds the values in the memory cache, the disk cache, or the server.
 
 `TorchLambda` needs no torch (data-loader workers and pickles stay light); torch is
-imported when `RegistryLR` is first used. Its hot path is one dict lookup and one array
-index: `FACTORS[key][step]`, the factor tables of this module, which follow their curve
-as chunks arrive (`Curve.subscribe`).
+imported when `RegistryLR` is first used. Its hot path is one attribute store (the step,
+for the observer) and one dict lookup and one array index: `FACTORS[key][step]`, the
+factor tables of this module, which follow their curve as chunks arrive
+(`Curve.subscribe`).
+
+Observation (`stepsize.observe`): a `TorchLambda` given an optimizer and every
+`RegistryLR` install (once per optimizer) a step post-hook that checks the lr each
+update applied in every param group against the registry's, reports it to the run and
+gives a follower its turn. Both shims follow their track: when a follower switches it
+to an amendment, they take its identity (later lookups read the new curve, checkpoints
+save the new identity).
 """
 
 from __future__ import annotations
@@ -17,19 +25,21 @@ from __future__ import annotations
 import array
 import math
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import curves
 from .curves import Curve
 from .disk import CurveKey
+from .observe import StepObserver, watch_optimizer
 from .pinning import Identity, Pinning, curve_for
 from .steps import MAX_VALUES_PER_REQUEST, check_step
 from .torch_definitions import definition_from_torch
 from .track import Track
 
-__all__ = [  # noqa: F822 (RegistryLR is built on first use)
+__all__ = [  # RegistryLR is built on first use (see __getattr__)
     "RegistryLR",
     "TorchLambda",
     "base_lr_of",
@@ -205,10 +215,16 @@ class TorchLambda:
     The factors are nudged by one ulp where needed so that `base_lr * factor` is the
     registry's float64 value exactly.
 
-    `LambdaLR.state_dict()` copies this object's `__dict__`: it holds only the identity.
+    `LambdaLR.state_dict()` copies this object's `__dict__`: it holds only the identity,
+    the reference group's index (`group`, None without an optimizer) and `last_step`,
+    the step it was last called with (LambdaLR's counter, which a resumed lambda gets
+    back from the checkpoint: the observer's base).
+    Given an optimizer, it observes the optimizer's updates (`stepsize.observe`).
     Raises `ScheduleUnavailable` (after a bounded wait) for a step whose values cannot
     be had, never a guess.
     """
+
+    observed_kind = "lambda"
 
     def __init__(
         self,
@@ -227,11 +243,20 @@ class TorchLambda:
         self.steps_per_epoch = identity.steps_per_epoch
         self.base_lr = float(base_lr)
         self.key = factor_key(identity.key, self.base_lr)
+        self.group = reference_group(optimizer, group) if optimizer is not None else None
+        self.last_step = -1
         if pinning is not None:
             _LAMBDA_PINNINGS[self] = pinning
-        factor_table(curve_for(identity, pinning), self.base_lr)
+        curve = curve_for(identity, pinning)
+        factor_table(curve, self.base_lr)
+        if optimizer is not None:
+            track = track if track is not None else Track(identity, curve)
+            # subscribed before the observer: it sees the new identity on a switch
+            track.subscribe(_following(self))
+            watch_optimizer(optimizer, track, self)
 
     def __call__(self, step: int) -> float:
+        self.last_step = step
         try:
             if step >= 0:
                 return FACTORS[self.key][step]
@@ -256,6 +281,42 @@ class TorchLambda:
     def __repr__(self) -> str:
         return f"TorchLambda({self.ref!r}, base_lr={self.base_lr})"
 
+    def follow(self, identity: Identity, curve: Curve) -> None:
+        """Follow `identity` (whose `curve` is loaded) from the next call on."""
+        factor_table(curve, self.base_lr)
+        self.ref, self.digest = identity.ref, identity.digest
+        self.horizon, self.total_steps = identity.horizon, identity.total_steps
+        self.steps_per_epoch = identity.steps_per_epoch
+        self.key = factor_key(identity.key, self.base_lr)
+
+    # what the observer of its optimizer reads (stepsize.observe.ObservedShim)
+
+    def observed_counter(self) -> int | None:
+        return self.last_step if isinstance(self.last_step, int) else None
+
+    def observed_key(self) -> object:
+        return self.key
+
+    def observed_curve(self) -> Curve:
+        curve = curves.lookup((self.digest, self.steps_per_epoch))
+        return curve if curve is not None else curve_for(self.identity, _LAMBDA_PINNINGS.get(self))
+
+    def observed_group(self) -> int:
+        return self.group or 0
+
+
+def _following(shim: Any) -> Callable[[Identity, Curve], None]:
+    """A track subscriber calling `shim.follow` while the shim lives (the track may
+    outlive a scheduler and its lambda)."""
+    ref = weakref.ref(shim)
+
+    def switched(identity: Identity, curve: Curve) -> None:
+        alive = ref()
+        if alive is not None:
+            alive.follow(identity, curve)
+
+    return switched
+
 
 def _registry_lr_class() -> type:
     import torch
@@ -271,10 +332,13 @@ def _registry_lr_class() -> type:
         `state_dict()` holds the identity, the reference group and the counter, as
         primitives (loads with `torch.load(weights_only=True)`). `last_epoch=k` resumes
         after k steps (lr of step k), unlike torch's own schedulers, which land at k + 1.
-        Raises `ScheduleUnavailable` at construction (and in `load_state_dict`) when the
-        values are neither cached nor reachable, ValueError when no group can be the
-        reference.
+        It observes the optimizer's updates (`stepsize.observe`) and follows its track's
+        switches. Raises `ScheduleUnavailable` at construction (and in
+        `load_state_dict`) when the values are neither cached nor reachable, ValueError
+        when no group can be the reference.
         """
+
+        observed_kind = "scheduler"
 
         def __init__(
             self,
@@ -289,13 +353,16 @@ def _registry_lr_class() -> type:
             self.stepsize = identity.as_dict()
             self.stepsize_group = reference_group(optimizer, group)
             self._stepsize_pinning = pinning
-            curve_for(identity, pinning)  # fail here, not at the first step
+            curve = curve_for(identity, pinning)  # fail here, not at the first step
             if last_epoch > 0:
                 for g in optimizer.param_groups:
                     g.setdefault("initial_lr", g["lr"])
                 super().__init__(optimizer, last_epoch - 1)
             else:
                 super().__init__(optimizer, -1)
+            track = track if track is not None else Track(identity, curve)
+            track.subscribe(_following(self))  # before the observer: see TorchLambda
+            self._stepsize_observer: StepObserver = watch_optimizer(optimizer, track, self)
 
         @property
         def ref(self) -> str:
@@ -303,10 +370,28 @@ def _registry_lr_class() -> type:
             return str(self.stepsize["ref"])
 
         def state_dict(self) -> dict[str, Any]:
-            """The LRScheduler state without the client (never checkpointed)."""
+            """The LRScheduler state without the client and the observer (never
+            checkpointed)."""
             state = super().state_dict()
             state.pop("_stepsize_pinning", None)
+            state.pop("_stepsize_observer", None)
             return state
+
+        def follow(self, identity: Identity, curve: Curve) -> None:
+            """Follow `identity` (whose `curve` is loaded) from the next `step()` on."""
+            self.stepsize = identity.as_dict()
+
+        def observed_counter(self) -> int | None:
+            return int(self.last_epoch)
+
+        def observed_key(self) -> object:
+            return self.stepsize
+
+        def observed_curve(self) -> Curve:
+            return self._curve()
+
+        def observed_group(self) -> int:
+            return int(getattr(self, "stepsize_group", 0))
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
             """Load a checkpointed state; its schedule's values are loaded first (through
@@ -315,9 +400,10 @@ def _registry_lr_class() -> type:
             saved = state_dict.get("stepsize")
             if isinstance(saved, dict):
                 curve_for(Identity(**saved), self._stepsize_pinning)
-            pinning = self._stepsize_pinning
+            pinning, observer = self._stepsize_pinning, self._stepsize_observer
             super().load_state_dict(state_dict)
-            self._stepsize_pinning = pinning
+            self._stepsize_pinning, self._stepsize_observer = pinning, observer
+            observer.rebase()  # the counter is the checkpoint's now
 
         def _curve(self) -> Curve:
             ident = self.stepsize
@@ -342,6 +428,10 @@ def _registry_lr_class() -> type:
 
     RegistryLR.__module__ = __name__
     return RegistryLR
+
+
+if TYPE_CHECKING:  # what __getattr__ builds, for the type checker
+    RegistryLR: type[Any]
 
 
 def __getattr__(name: str) -> Any:
