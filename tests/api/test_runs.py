@@ -264,15 +264,32 @@ def test_a_private_server_needs_a_token_to_register_and_read(
             created = client.post("/v1/runs", json=body, headers=read)
             assert created.status_code == 201, created.text
             run = created.json()
+            assert run["run"]["actor"].startswith("token:")
+            other_scope = {"Authorization": f"Bearer {server.create_token('write:elsewhere')}"}
+            second = client.post("/v1/runs", json=body, headers=other_scope)
+            assert second.status_code == 201, second.text
             problem(client.get(f"/v1/runs/{run['id']}"), 401, "unauthorized")
+            assert client.get(f"/v1/runs/{run['id']}", headers=read).status_code == 200
             # The key alone writes the run, on a private server too.
             assert beat(client, run, {"progress": 1}).json()["live"] is True
             listed = client.get("/v1/runs", params={"schedule": ref}, headers=read).json()
-            assert [r["id"] for r in listed["items"]] == [run["id"]]
+            assert [r["id"] for r in listed["items"]] == [second.json()["id"], run["id"]]
             time.sleep(1.3)  # past STEPSIZE_RUN_STALE_AFTER
             stale = client.get(f"/v1/runs/{run['id']}", headers=read).json()
             assert stale["status"] == "running" and stale["live"] is False
             assert beat(client, run, {"progress": 2}).json()["live"] is True
+
+
+def test_a_token_sent_to_a_read_is_checked(anon: httpx.Client, schedule: tuple[str, str]) -> None:
+    ref, digest = schedule
+    run = register(anon, registration(ref, digest))
+    bad = {"Authorization": "Bearer ssz_not-a-real-token"}
+    for answer in (
+        anon.post("/v1/runs", json=registration(ref, digest), headers=bad),
+        anon.get("/v1/runs", params={"schedule": ref}, headers=bad),
+        anon.get(f"/v1/runs/{run['id']}", headers=bad),
+    ):
+        problem(answer, 401, "invalid_token")
 
 
 def test_listing_pages_newest_first(anon: httpx.Client, schedule: tuple[str, str]) -> None:

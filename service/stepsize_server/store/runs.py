@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,8 +22,7 @@ from .errors import NotFound, ScheduleNotFound, StoreError, VersionNotFound
 from .schedules import schedule_row
 from .schema import run_events, run_points, runs, schedules, utcnow
 
-RUNNING, FINISHED, FAILED = "running", "finished", "failed"
-STATUSES = (RUNNING, FINISHED, FAILED)
+RUNNING = "running"  # the other statuses, finished and failed, take no more beats
 # What one run keeps: sampled points (by step) and events (in arrival order).
 MAX_POINTS_PER_RUN = 20_000
 MAX_EVENTS_PER_RUN = 1_000
@@ -183,33 +182,16 @@ def register_run(db: Database, new: NewRun) -> RunRecord:
             raise VersionNotFound(new.namespace, new.name, new.version, sched["latest_version"])
         now = utcnow()
         values = {
-            "id": new.id,
-            "key_hash": new.key_hash,
+            **{k: v for k, v in asdict(new).items() if k not in _NAMED},
             "schedule_id": sched["id"],
-            "version": new.version,
             "current_version": new.version,
-            "digest": new.digest,
-            "template_digest": new.template_digest,
-            "bound_definition": new.bound_definition,
-            "total_steps": new.total_steps,
-            "steps_per_epoch": new.steps_per_epoch,
-            "world_size": new.world_size,
-            "framework": new.framework,
-            "host": new.host,
-            "pid": new.pid,
-            "follow": new.follow,
-            "actor": new.actor,
-            "client_version": new.client_version,
             "started_at": new.started_at or now,
             "registered_at": now,
             "last_seen_at": now,
             "status": RUNNING,
             "progress": None,
-            "heartbeats": 0,
-            "observed": 0,
-            "mismatches": 0,
             "first_mismatch": None,
-            "report_failures": 0,
+            **dict.fromkeys(("heartbeats", "observed", "mismatches", "report_failures"), 0),
         }
         conn.execute(insert(runs).values(**values))
         return _record(new.namespace, new.name, values)
@@ -269,18 +251,16 @@ _COUNT_EVENTS = (
 )
 
 
-def _upsert_points(
-    dialect: str,
-    _built: dict[str, Any] = {},  # noqa: B006 - the per-dialect statements
-) -> Any:
+_UPSERT_POINTS: dict[str, Any] = {}  # by dialect name
+
+
+def _upsert_points(dialect: str) -> Any:
     """INSERT into run_points, ON CONFLICT (run_id, step) DO UPDATE its values, in the
     dialect's own syntax (SQLite and PostgreSQL spell it alike)."""
-    statement = _built.get(dialect)
+    statement = _UPSERT_POINTS.get(dialect)
     if statement is None:
-        into = (
-            postgresql.insert(run_points) if dialect == "postgresql" else sqlite.insert(run_points)
-        )
-        statement = _built.setdefault(
+        into = (postgresql if dialect == "postgresql" else sqlite).insert(run_points)
+        statement = _UPSERT_POINTS.setdefault(
             dialect,
             into.on_conflict_do_update(
                 index_elements=[run_points.c.run_id, run_points.c.step],
@@ -465,32 +445,10 @@ def _store_events(
 
 
 def _record(namespace: str, name: str, row: RowLike) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        namespace=namespace,
-        name=name,
-        version=row["version"],
-        current_version=row["current_version"],
-        digest=row["digest"],
-        template_digest=row["template_digest"],
-        bound_definition=row["bound_definition"],
-        total_steps=row["total_steps"],
-        steps_per_epoch=row["steps_per_epoch"],
-        world_size=row["world_size"],
-        framework=row["framework"],
-        host=row["host"],
-        pid=row["pid"],
-        follow=bool(row["follow"]),
-        actor=row["actor"],
-        client_version=row["client_version"],
-        started_at=row["started_at"],
-        registered_at=row["registered_at"],
-        last_seen_at=row["last_seen_at"],
-        status=row["status"],
-        progress=row["progress"],
-        heartbeats=row["heartbeats"],
-        observed=row["observed"],
-        mismatches=row["mismatches"],
-        first_mismatch=row["first_mismatch"],
-        report_failures=row["report_failures"],
-    )
+    """The record of a run's row (or of the values just written)."""
+    values = {f.name: row[f.name] for f in fields(RunRecord) if f.name not in _NAMED}
+    values["follow"] = bool(values["follow"])
+    return RunRecord(namespace=namespace, name=name, **values)
+
+
+_NAMED = ("namespace", "name")  # a record's, from the schedules table
