@@ -68,6 +68,9 @@ __all__ = [
 
 log = logging.getLogger("stepsize")
 
+EARLY = 64  # the Observer's first looks in a fit: at every execution
+SAMPLE_UPDATES = 16  # then, without a follower: about every this many updates
+
 TABLE_LIMIT = 1 << 22
 """The longest horizon whose whole curve goes into the table (16 MiB of float32)."""
 
@@ -372,7 +375,8 @@ def _traced(step: Any) -> bool:
 
 class Recorder:
     """What the shim returned, by the counter it was called with: a ring of `slots`
-    `(step, lr)` pairs in two variables, written inside the train step.
+    `(step, bits of the float32 lr)` pairs in one int64 variable (one read per check),
+    written inside the train step.
 
     Slot `step % slots` holds the last call at `step`. An eager read of
     `optimizer.learning_rate` (a callback, TensorBoard) calls the schedule at the current
@@ -383,9 +387,11 @@ class Recorder:
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
-        options: dict[str, Any] = {"trainable": False, "aggregation": "only_first_replica"}
-        self.steps = keras.Variable(np.full(slots, -1, np.int64), name="stepsize_steps", **options)
-        self.lrs = keras.Variable(np.zeros(slots, np.float32), name="stepsize_lrs", **options)
+        pairs = np.zeros((slots, 2), np.int64)
+        pairs[:, 0] = -1
+        self.pairs = keras.Variable(
+            pairs, trainable=False, aggregation="only_first_replica", name="stepsize_record"
+        )
         # train functions traced with this recorder bound (the others must be remade)
         self.functions: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -394,15 +400,28 @@ class Recorder:
         ops = keras.ops
         s = ops.cast(step, "int64")
         hit = ops.equal(ops.arange(self.slots, dtype="int64"), ops.mod(s, self.slots))
-        self.steps.assign(ops.where(hit, s, self.steps))
-        self.lrs.assign(ops.where(hit, ops.cast(lr, "float32"), self.lrs))
+        row = ops.stack([s, _float32_bits(lr)])
+        self.pairs.assign(ops.where(ops.expand_dims(hit, 1), row, self.pairs))
 
     def read(self, step: int) -> float | None:
         """The lr recorded at `step`, or None when its slot holds another step."""
-        i = step % self.slots
-        if int(keras.ops.convert_to_numpy(self.steps)[i]) != step:
+        recorded, bits = keras.ops.convert_to_numpy(self.pairs)[step % self.slots]
+        if recorded != step:
             return None
-        return float(keras.ops.convert_to_numpy(self.lrs)[i])
+        return float(np.array(bits, np.int64).astype(np.uint32).view(np.float32))
+
+
+def _float32_bits(lr: Any) -> Any:
+    """The bits of `lr` as float32, as a non-negative int64 (in graph: XLA-safe)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        bits = tf.bitcast(tf.cast(lr, tf.float32), tf.uint32)
+        return tf.cast(bits, tf.int64)
+    import torch  # the recorder runs on TensorFlow and torch (JAX looks up on the host)
+
+    bits = torch.as_tensor(lr, dtype=torch.float32).view(torch.int32).to(torch.int64)
+    return torch.where(bits < 0, bits + (1 << 32), bits)
 
 
 class Observer(keras.callbacks.Callback):
@@ -422,7 +441,9 @@ class Observer(keras.callbacks.Callback):
     which compares it with the registry's `lr(k)` (the curve the track follows), counts
     it for the run, logs the first mismatch once with its likely cause, then calls
     `track.after_update(k)`. With `steps_per_execution=m` that is every m-th update (the
-    last of each execution).
+    last of each execution). A look costs two small device reads: after its first `EARLY`
+    looks, an Observer whose track has no follower looks about every `SAMPLE_UPDATES`
+    updates only (and at `on_train_end`); a follower's turn comes at every execution.
 
     JAX: the jitted step writes only the model's threaded state, so there the lr is the
     shim's table looked up on the host at the counter the optimizer passed (the same
@@ -437,6 +458,8 @@ class Observer(keras.callbacks.Callback):
         self.check: KerasCheck | None = None
         self.accumulation = 1
         self._done = 0  # updates done when last looked
+        self._calls = 0  # on_train_batch_end calls in this fit
+        self._every = 1
         self._iterations_index: int | None = None
 
     # what the run and the tests read: the check's counts
@@ -474,6 +497,8 @@ class Observer(keras.callbacks.Callback):
         if backend != "jax":
             self._bind(schedule)
         self._done = self._micro() // self.accumulation
+        self._calls = 0
+        self._every = max(1, SAMPLE_UPDATES // int(self.model.steps_per_execution or 1))
         if self.check is None or self.check.track is not schedule.track:
             self.check = KerasCheck(schedule, self)
         self.check.first_update = self._done
@@ -500,6 +525,20 @@ class Observer(keras.callbacks.Callback):
         return int(keras.ops.convert_to_numpy(self.model.optimizer._iterations))
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self._calls += 1
+        schedule = self.schedule
+        assert schedule is not None
+        # Two device reads (~40 us each on a CPU) per look: after the first EARLY looks,
+        # an observer without a follower looks every `_every`-th execution only (about
+        # every SAMPLE_UPDATES updates); a follower's turn needs every execution.
+        if self._calls > EARLY and self._calls % self._every and schedule.track.on_update is None:
+            return
+        self._look()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        self._look()  # the last update, whichever execution it was in
+
+    def _look(self) -> None:
         micro = self._micro()
         done = micro // self.accumulation
         if done == self._done:
