@@ -463,6 +463,17 @@ def test_hostile_heartbeats_are_422(
     assert anon.get(f"/v1/runs/{run['id']}").json()["heartbeats"] == 0
 
 
+def test_any_text_inside_an_event_detail_round_trips(
+    anon: httpx.Client, schedule: tuple[str, str]
+) -> None:
+    # JSON text may hold escapes (a NUL included) that a text column could not take.
+    ref, digest = schedule
+    run = register(anon, registration(ref, digest))
+    detail = {"nul": "a\x00b", "quote": '"', "unicode": "\u00e9\U0001f600", "nested": [{"x": None}]}
+    beaten(anon, run, {"events": [{"kind": "note", "detail": detail}]})
+    assert anon.get(f"/v1/runs/{run['id']}").json()["events"][0]["detail"] == detail
+
+
 def test_points_upsert_by_step_and_stop_at_the_cap(
     anon: httpx.Client, schedule: tuple[str, str]
 ) -> None:
