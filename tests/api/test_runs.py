@@ -99,7 +99,8 @@ def test_register_beat_and_read_a_run(anon: httpx.Client, schedule: tuple[str, s
     assert run["started_at"].startswith("2026-12-01T11:00:00")  # stored in UTC
     assert "key" not in run and "key_hash" not in run
 
-    mismatch = {"step": 1, "expected": 0.1, "observed": 0.2, "group": 0, "cause": "twice"}
+    cause = "scheduler.step() twice per update:\nlr(2k) at update k"
+    mismatch = {"step": 1, "expected": 0.1, "observed": 0.2, "group": 0, "cause": cause}
     answer = beaten(
         anon,
         created,

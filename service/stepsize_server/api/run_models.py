@@ -97,7 +97,6 @@ def _utc(value: datetime) -> datetime:
 
 # One-line text fields by their bound.
 Text40 = Annotated[str, Field(max_length=40, pattern=TEXT_PATTERN), AfterValidator(_encodable)]
-Text200 = Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN), AfterValidator(_encodable)]
 Text255 = Annotated[str, Field(max_length=255, pattern=TEXT_PATTERN), AfterValidator(_encodable)]
 Step = Annotated[int, Field(ge=0, le=MAX_STEP), JSON_INTEGER]
 Count = Annotated[int, Field(ge=0, le=MAX_STEP), JSON_INTEGER]
@@ -120,7 +119,10 @@ class FirstMismatch(Input):
     expected: Lr | None = None
     observed: Lr | None = None
     group: SmallCount | None = Field(None, description="the optimizer's parameter group")
-    cause: Text200 | None = Field(None, description="the likely cause, in words")
+    # Free text (it is stored inside JSON, so a line break or any escape is fine).
+    cause: Annotated[str, Field(max_length=200), AfterValidator(_encodable)] | None = Field(
+        None, description="the likely cause, in words"
+    )
 
 
 class RunCreate(Input):
