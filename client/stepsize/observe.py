@@ -86,21 +86,17 @@ def likely_cause(
     """Why update `update` applied `observed` (in the reference group's scale) and not
     lr(update). `first_update`: the first update this process observed; `values(start,
     stop)`: the known steps of `[start, stop)` and their lrs (never fetching); `counter`
-    and `first_counter`: the scheduler's counter now and at `first_update`, when known."""
+    and `first_counter`: the scheduler's counter now and at `first_update`, when known
+    (then the cause is read from the counters when lr(counter) is what was applied)."""
     j = update - first_update
-    if counter is not None and counter != update:
-        steps, lrs = values(counter, counter + 1)
-        if len(lrs) and _close(observed, float(lrs[0]), rtol):
-            return _counter_cause(update, counter, j, first_counter)
+    if counter is not None and counter != update and _is_lr(values, counter, observed, rtol):
+        return _counter_cause(update, counter, first_update, first_counter)
     if j >= 1:
         for m in range(2, MAX_MULTIPLE + 1):
-            steps, lrs = values(first_update + m * j, first_update + m * j + 1)
-            if len(lrs) and _close(observed, float(lrs[0]), rtol):
+            if _is_lr(values, first_update + m * j, observed, rtol):
                 return _stepped(m, update, first_update + m * j)
-    if update > 0 and j == 0:
-        steps, lrs = values(0, 1)
-        if len(lrs) and _close(observed, float(lrs[0]), rtol):
-            return _counter_cause(update, 0, 0, None)
+    if update > 0 and j == 0 and _is_lr(values, 0, observed, rtol):
+        return _counter_cause(update, 0, update, 0)
     steps, lrs = values(max(0, update - SEARCH), update + SEARCH + 1)
     near = [int(s) for s, v in zip(steps, lrs, strict=True) if _close(observed, float(v), rtol)]
     near = [s for s in near if s != update]
@@ -108,12 +104,22 @@ def likely_cause(
         step = min(near, key=lambda s: (abs(s - update), s))
         if j >= 1 and step == update + 1:
             return _stepped(2, update, step)
-        return _counter_cause(update, step, j, None)
+        return _counter_cause(update, step, first_update, step - j if j == 0 else None)
     return Cause(
         "overwritten",
         f"the lr is no value of the schedule near step {update}: something else set it "
         "(another scheduler, a callback, code writing param_group['lr'])",
     )
+
+
+def _is_lr(
+    values: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    step: int,
+    observed: float,
+    rtol: float,
+) -> bool:
+    _steps, lrs = values(step, step + 1)
+    return bool(len(lrs)) and _close(observed, float(lrs[0]), rtol)
 
 
 def _stepped(m: int, update: int, step: int) -> Cause:
@@ -124,19 +130,24 @@ def _stepped(m: int, update: int, step: int) -> Cause:
     )
 
 
-def _counter_cause(update: int, counter: int, j: int, first_counter: int | None) -> Cause:
-    d = counter - update
+def _counter_cause(
+    update: int, counter: int, first_update: int, first_counter: int | None
+) -> Cause:
+    """The applied lr is lr(counter): stepped `m` times per update since the first one,
+    or a constant shift since the process began (a resume), or a drift since."""
+    j, d = update - first_update, counter - update
     if j >= 1 and first_counter is not None and (counter - first_counter) % j == 0:
         m = (counter - first_counter) // j
         if m >= 2:
             return _stepped(m, update, counter)
-    if j == 0 and counter == 0:
+    since_start = first_counter is not None and first_counter - first_update == d
+    if (j == 0 or since_start) and first_counter == 0:
         return Cause(
             "shifted_counter",
             f"a resume that shifted the counter by {d}: the scheduler restarted at step 0 "
-            f"while the optimizer is at update {update} (its state_dict was not loaded)",
+            f"while the optimizer was at update {first_update} (its state_dict was not loaded)",
         )
-    if j == 0:
+    if j == 0 or since_start:
         return Cause(
             "shifted_counter",
             f"a resume that shifted the counter by {d:+d}: the scheduler is at step {counter}, "
@@ -144,8 +155,8 @@ def _counter_cause(update: int, counter: int, j: int, first_counter: int | None)
         )
     return Cause(
         "shifted_counter",
-        f"the scheduler's counter is off by {d:+d} since update {update - j + 1} (at step "
-        f"{counter} for update {update}): it stepped on an update the optimizer skipped?",
+        f"the scheduler's counter drifted to {d:+d} from the optimizer's by update {update} "
+        f"(lr of step {counter} applied): it stepped on an update the optimizer skipped?",
     )
 
 
@@ -182,10 +193,14 @@ class Observer:
         self.checked = 0
         self.mismatches = 0
         self.first_mismatch: dict[str, Any] | None = None
+        self.cause: Cause | None = None  # the first mismatch's
         self._mismatch_points = 0
         self._next_sample = 0 if self.run is not None else NEVER
-        self._start = self._stop = 0  # the steps of the cached chunk
+        # the cached chunk of expected values: steps [_start, _start + _size), and the
+        # constant from the horizon on
         self._table: array.array[float] = array.array("d")
+        self._start = self._size = 0
+        self._tail_from, self._tail = NEVER, 0.0
         self.curve = track.curve
         track.subscribe(self._switched)
         if self.run is not None:
@@ -202,7 +217,8 @@ class Observer:
     @curve.setter
     def curve(self, curve: Curve) -> None:
         self._curve = curve
-        self._start = self._stop = 0
+        self._start = self._size = 0
+        self._tail_from = NEVER
 
     def _switched(self, identity: Any, curve: Curve) -> None:
         self.curve = curve
@@ -219,23 +235,27 @@ class Observer:
     def expected(self, update: int) -> float | None:
         """The reference group's lr for `update`, None when it is not loaded (never fetches)."""
         i = update - self._start
-        if 0 <= i < self._stop - self._start:
+        if 0 <= i < self._size:
             return self._table[i]
+        if update >= self._tail_from:
+            return self._tail
         return self._load(update)
 
     def _load(self, update: int) -> float | None:
+        """Cache the chunk of `update` (or the constant past the horizon) as a table."""
         curve = self._curve
-        step = update if curve.horizon is None else min(update, curve.horizon)
+        horizon = curve.horizon
+        step = update if horizon is None else min(update, horizon)
         size = curve.chunk_steps
         chunk = curve.chunks.get(step // size)
         if chunk is None:
             return None
-        if curve.horizon is not None and update >= curve.horizon:
-            return float(chunk[step % size])  # past the horizon: constant, not cached
+        if horizon is not None and update >= horizon:
+            self._tail_from, self._tail = horizon, float(chunk[horizon % size])
+            return self._tail
         table = array.array("d")
         table.frombytes(np.ascontiguousarray(chunk, dtype=np.float64).tobytes())
-        self._table, self._start = table, step - step % size
-        self._stop = self._start + len(table)
+        self._table, self._start, self._size = table, step - step % size, len(table)
         return table[step - self._start]
 
     def _values(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -250,10 +270,18 @@ class Observer:
     def check(self, update: int, observed: Sequence[float]) -> bool:
         """Update `update` applied `observed[i]` in group `i`: True when each is the
         registry's (within `rtol`). Calls `track.after_update(update)` last."""
-        want = self.expected(update)
-        if want is None:  # not loaded (a counter far off): no check, no fetch
-            self.passed(update)
-            return True
+        # the hot path of every update: the table lookup of `expected`, inlined
+        i = update - self._start
+        if 0 <= i < self._size:
+            want = self._table[i]
+        elif update >= self._tail_from:
+            want = self._tail
+        else:
+            loaded = self._load(update)
+            if loaded is None:  # not loaded (a counter far off): no check, no fetch
+                self.passed(update)
+                return True
+            want = loaded
         ratios, rtol = self.ratios, self.rtol
         bad = -1
         for i, seen in enumerate(observed):
@@ -271,7 +299,8 @@ class Observer:
         elif update >= self._next_sample and self.run is not None:
             self.run.point(update, float(observed[self.reference]), want)
             self._next_sample = update + self.run.stride(update)
-        self.track.after_update(update)
+        if self.track.on_update is not None:
+            self.track.after_update(update)
         return bad < 0
 
     def passed(self, update: int) -> None:
@@ -309,7 +338,7 @@ class Observer:
             "group": group,
             "cause": cause.text[:200],
         }
-        self.first_mismatch = first
+        self.first_mismatch, self.cause = first, cause
         where = f" of run {run.id}" if run is not None and run.id else ""
         log.warning(
             "stepsize: lr mismatch at step %d (update %d applies lr(%d), SPEC 2) of %s%s, "
@@ -336,12 +365,12 @@ class ObservedShim(Protocol):
     """What a torch shim tells the observer of its optimizer (stepsize.torch's shims)."""
 
     observed_kind: str  # "lambda" (LambdaLR's factor) or "scheduler" (sets every group)
+    # the attribute that is another object when the shim follows another curve (read at
+    # every update, so an attribute rather than a call)
+    observed_key_name: str
 
     def observed_counter(self) -> int | None:
         """The step of the lr the shim set last (None or < 0: it drives no scheduler)."""
-
-    def observed_key(self) -> object:
-        """Changes when the shim follows another curve (cheap: read every update)."""
 
     def observed_curve(self) -> Curve:
         """The curve the shim follows now."""
@@ -394,20 +423,20 @@ class StepObserver(Observer):
         super()._switched(identity, curve)
         shim = self.shim()
         if shim is not None:
-            self._key = shim.observed_key()
+            self._key = getattr(shim, shim.observed_key_name)
 
     def after_step(self, optimizer: Any, groups: list[dict[str, Any]]) -> None:
         shim = self.shim()
-        if shim is None:
-            self.watch.detach(self)
-            return
         update = self.next_update
-        if update is None or shim.observed_key() is not self._key:
-            update = self._rebase(optimizer, shim, groups)
+        if (
+            update is None
+            or shim is None
+            or getattr(shim, shim.observed_key_name) is not self._key
+            or len(groups) != self._ngroups
+        ):
+            update = self._renew(optimizer, shim, groups)
             if update is None:
                 return
-        elif len(groups) != self._ngroups:
-            self._regroup(shim, groups)
         self.next_update = update + 1
         if not self._tensor:
             self.check(update, [groups[i]["lr"] for i in self.groups])
@@ -415,6 +444,27 @@ class StepObserver(Observer):
             self.check(update, [float(groups[i]["lr"]) for i in self.groups])
         else:
             self.passed(update)
+
+    def _renew(
+        self, optimizer: Any, shim: ObservedShim | None, groups: list[dict[str, Any]]
+    ) -> int | None:
+        """The update just made, after taking what changed into account: the base (first
+        update, or a state loaded: `rebase`), the shim's curve, the groups. None when
+        this observer has nothing to observe any more (it detached)."""
+        if shim is None:
+            self.watch.detach(self)  # the scheduler is gone
+            return None
+        if self.next_update is None:
+            return self._rebase(optimizer, shim, groups)
+        key = getattr(shim, shim.observed_key_name)
+        if key is not self._key:
+            if key != self._key:  # LambdaLR.load_state_dict gave the lambda another identity
+                self.curve = shim.observed_curve()
+                self.next_update = None
+                return self._rebase(optimizer, shim, groups)
+            self._key = key
+        self._regroup(shim, groups)
+        return self.next_update
 
     def _rebase(
         self, optimizer: Any, shim: ObservedShim, groups: list[dict[str, Any]]
@@ -426,7 +476,7 @@ class StepObserver(Observer):
         own = optimizer_updates(optimizer)
         base = own if own is not None and own > 0 else counter
         self.first_update, self.first_counter = base, counter
-        self._key = shim.observed_key()
+        self._key = getattr(shim, shim.observed_key_name)
         self.curve = shim.observed_curve()
         self._regroup(shim, groups)
         return base
@@ -486,12 +536,21 @@ class OptimizerWatch:
     def __init__(self, optimizer: Any) -> None:
         import torch
 
+        global _is_compiling
+        _is_compiling = torch.compiler.is_compiling
         self.observers: list[StepObserver] = []
-        # eager under torch.compile: a Python counter traced by dynamo would guard on it
-        self.handle = optimizer.register_step_post_hook(torch.compiler.disable(self.after_step))
+        self._eager = torch.compiler.disable(self.after_step)
+        self.handle = optimizer.register_step_post_hook(self.after_step)
         self.loaded = optimizer.register_load_state_dict_post_hook(self.rebase)
 
     def after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if _is_compiling():
+            # traced by dynamo (a compiled opt.step()): run eagerly, one graph break; the
+            # Python counters traced would be guarded on, a recompile every step. Not
+            # torch.compiler.disable on the hook itself: its wrapper costs every eager
+            # step about 0.25 us.
+            self._eager(optimizer, args, kwargs)
+            return
         groups = optimizer.param_groups
         for observer in self.observers:
             observer.after_step(optimizer, groups)
@@ -505,6 +564,13 @@ class OptimizerWatch:
 
 
 _WATCHES: weakref.WeakKeyDictionary[Any, OptimizerWatch] = weakref.WeakKeyDictionary()
+
+
+def _not_compiling() -> bool:
+    return False
+
+
+_is_compiling: Callable[[], bool] = _not_compiling  # torch.compiler.is_compiling, once imported
 
 
 def watch_optimizer(optimizer: Any, track: Track, shim: ObservedShim) -> StepObserver:

@@ -114,8 +114,9 @@ class Run:
         self._points: deque[list[Any]] = deque(maxlen=MAX_QUEUED_POINTS)
         self._events: deque[dict[str, Any]] = deque(maxlen=MAX_QUEUED_EVENTS)
         self._sent_first_mismatch = False
-        self._framework_sent = True  # "none" goes with the registration
-        self._current_sent = True
+        # what the server has: sent again until a beat with the new value got through
+        self._framework_reported = ""
+        self._current_reported = self._current_sending = identity
         self._lock = threading.Lock()  # one beat at a time
         self.last_beat = 0.0
         self.closed = False
@@ -129,15 +130,11 @@ class Run:
 
     def set_framework(self, name: str) -> None:
         """The framework that drives the run ("torch", "keras/jax", ...), once a shim knows."""
-        if name != self.framework:
-            self.framework = name[:40]
-            self._framework_sent = False
+        self.framework = name[:40]
 
     def set_current(self, identity: Identity) -> None:
         """The run follows `identity` now (an adopted amendment, or a resumed version)."""
-        if identity != self.current:
-            self.current = identity
-            self._current_sent = False
+        self.current = identity
 
     def event(self, kind: str, step: int | None = None, /, **detail: Any) -> None:
         """Report `kind` (lowercase letters, digits, `_`) at update `step` with the next
@@ -252,7 +249,7 @@ class Run:
         }
         answer = self._registry.register_run(body)
         self.id, self._key = str(answer["id"]), str(answer["key"])
-        self._framework_sent = True
+        self._framework_reported = str(body["framework"])
         log.info("stepsize: registered run %s of %s", self.id, ident.ref)
 
     def _bound_definition(self, pinned: Ref) -> dict[str, Any] | None:
@@ -284,10 +281,12 @@ class Run:
         }
         if status is not None:
             body["status"] = status
-        if not self._framework_sent:
-            body["framework"] = self.framework
-        if not self._current_sent:
-            body["current_version"] = Ref.parse(self.current.ref).version
+        framework, current = self.framework, self.current
+        if framework != self._framework_reported:
+            body["framework"] = framework
+        if current != self._current_reported:
+            body["current_version"] = Ref.parse(current.ref).version
+            self._current_sending = current
         if self.first_mismatch is not None and not self._sent_first_mismatch:
             body["first_mismatch"] = self.first_mismatch
         return _Beat(body, points, events)
@@ -298,8 +297,10 @@ class Run:
 
     def _confirm(self, beat: _Beat) -> None:
         body = beat.body
-        self._framework_sent = self._framework_sent or "framework" in body
-        self._current_sent = self._current_sent or "current_version" in body
+        if "framework" in body:
+            self._framework_reported = body["framework"]
+        if "current_version" in body:
+            self._current_reported = self._current_sending
         self._sent_first_mismatch = self._sent_first_mismatch or "first_mismatch" in body
 
     def _failed(self, exc: BaseException, quiet: bool = False) -> None:

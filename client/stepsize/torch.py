@@ -225,6 +225,7 @@ class TorchLambda:
     """
 
     observed_kind = "lambda"
+    observed_key_name = "key"
 
     def __init__(
         self,
@@ -294,9 +295,6 @@ class TorchLambda:
     def observed_counter(self) -> int | None:
         return self.last_step if isinstance(self.last_step, int) else None
 
-    def observed_key(self) -> object:
-        return self.key
-
     def observed_curve(self) -> Curve:
         curve = curves.lookup((self.digest, self.steps_per_epoch))
         return curve if curve is not None else curve_for(self.identity, _LAMBDA_PINNINGS.get(self))
@@ -339,6 +337,7 @@ def _registry_lr_class() -> type:
         """
 
         observed_kind = "scheduler"
+        observed_key_name = "stepsize"
 
         def __init__(
             self,
@@ -383,9 +382,6 @@ def _registry_lr_class() -> type:
 
         def observed_counter(self) -> int | None:
             return int(self.last_epoch)
-
-        def observed_key(self) -> object:
-            return self.stepsize
 
         def observed_curve(self) -> Curve:
             return self._curve()
