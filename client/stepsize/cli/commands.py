@@ -38,6 +38,7 @@ def options(
 
 SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "push": writing.push,
+    "amend": writing.amend,
     "validate": writing.validate,
     "ls": reading.list_schedules,
     "show": reading.show,
