@@ -406,8 +406,12 @@ class Agreement:
             identity = Identity(
                 **decision["identity"], template_digest=decision.get("template_digest")
             )
+            # a connection of its own: a wait here must not hold up the training thread's
+            # reads of the decisions on the store's connection
+            clone = getattr(self.store, "clone", None)
+            store = clone() if clone is not None else self.store
             curve = receive_curve(
-                self.pinning, self.store, identity, int(decision["chunk_steps"]), self.rank
+                self.pinning, store, identity, int(decision["chunk_steps"]), self.rank
             )
             base = self.track.identity
             if base.ref != decision["base"]:

@@ -338,7 +338,7 @@ class Follower:
         if run is not None:
             run.event(
                 "amendment_adopted",
-                step=amendment.from_step,
+                amendment.from_step,
                 version=amendment.version,
                 previous=version_of(amendment.base),
                 from_step=amendment.from_step,
@@ -367,7 +367,7 @@ class Follower:
         log.warning("stepsize follow: %s", summary)
         run = self.track.run
         if run is not None:
-            run.event("resume", step=start, version=amendment.version, detail=summary)
+            run.event("resume", start, version=amendment.version, detail=summary)
 
     def _refuse(self, version: int, why: str, *, step: int | None) -> None:
         self.refused.append((version, why))
@@ -381,7 +381,7 @@ class Follower:
         )
         run = self.track.run
         if run is not None:
-            run.event("amendment_refused", step=step, version=version, reason=why)
+            run.event("amendment_refused", step, version=version, reason=why)
 
 
 def _log_now(count: int) -> bool:

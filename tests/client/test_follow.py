@@ -15,13 +15,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import stepsize
+from stepsize import curves
+from stepsize.distributed import Agreement, Amendment
 from stepsize.follow import Follower
+from stepsize.track import Track
 
 from .conftest import Live
 
@@ -381,6 +385,10 @@ def test_a_resumed_job_keeps_its_checkpoint_version_or_moves_to_the_newest_amend
     assert lrs[:switched].tobytes() == old[150 : after + 1].tobytes()
     assert lrs[switched:].tobytes() == new[after + 1 :].tobytes()
     assert all(record["ref"] == f"{name}@2" for record in records)
+    run = httpx.get(f"{live.url}/v1/runs/{records[0]['run_id']}").json()
+    assert run["current_version"] == 2 and run["mismatches"] == 0
+    (resume,) = [e for e in run["events"] if e["kind"] == "resume"]
+    assert resume["step"] == 150 and "first differ at step 100" in resume["detail"]["detail"]
     for rank in range(2):
         text = moved.log(rank)
         assert "resumed at update 150" in text
@@ -422,3 +430,110 @@ def test_a_fresh_job_refuses_what_it_passed_but_a_resumed_one_does_not(
     train(sched, 160, 300, lrs)
     assert follower.resumed_at is None and follower.adopted == []
     assert [version for version, _ in follower.refused] == [2]
+
+
+# -- the every-rank-or-none protocol, two ranks of one job in this process -------------
+
+
+class RankOf:
+    """What `Agreement` reads of torch.distributed: this rank, the job's size and its
+    store (a real TCPStore: rank 0 hosts it, rank 1 connects to it, as in a job)."""
+
+    def __init__(self, store: Any, rank: int, world: int) -> None:
+        self.rank, self.world = rank, world
+        self.distributed_c10d = SimpleNamespace(_get_default_store=lambda: store)
+
+    def get_rank(self) -> int:
+        return self.rank
+
+    def get_world_size(self) -> int:
+        return self.world
+
+
+@pytest.fixture
+def two_ranks(live: Live) -> Callable[..., tuple[Agreement, Agreement, Amendment]]:
+    """`two_ranks(from_step, share=, rank1_wait=)`: the Agreements of rank 0 and rank 1
+    following v1 of a new schedule, and rank 0's candidate, v2 amending v1 from
+    `from_step` (its chunks in the store when `share`). The candidate's curve is not in
+    this process's memory cache, so rank 1 can only have it through the store."""
+    from torch.distributed import TCPStore
+
+    host = TCPStore("127.0.0.1", 0, 1, True)  # rank 0's, as in a job
+
+    def make(
+        from_step: int, *, share: bool = True, rank1_wait: float = 6.0
+    ) -> tuple[Agreement, Agreement, Amendment]:
+        name = new_schedule(live)
+        zero = live.client(cache_dir=False)
+        one = live.client(cache_dir=False, retry=stepsize.Retry(attempts=1, timeout=rank1_wait))
+        sched = zero.schedule(f"{name}@1", total_steps=300)
+        zero.amend(name, 1, from_step, COOLDOWN)
+        pinned = stepsize.Ref.parse(f"{name}@2")
+        identity = zero.pinning.resolve(pinned, 300)
+        curve = zero.pinning.load_curve(identity)
+        curves.unregister(curve)
+        prefix = f"test/{name}"
+        rank0 = Agreement(RankOf(host, 0, 2), prefix, zero.pinning, sched.track, wait_s=30)
+        track1 = Track(sched.track.identity, sched.track.curve)
+        store1 = TCPStore("127.0.0.1", host.port, 1, False)  # rank 1's connection
+        rank1 = Agreement(RankOf(store1, 1, 2), prefix, one.pinning, track1, wait_s=30)
+        if share:
+            rank0.share(curve)
+        return rank0, rank1, Amendment(sched.track.identity, identity, curve, from_step)
+
+    return make
+
+
+def counter(agreement: Agreement, what: str, number: int = 0) -> int:
+    return int(agreement.store.add(f"{agreement.prefix}/{what}/{number}", 0))
+
+
+def test_agreement_commits_once_every_rank_has_the_values(two_ranks):
+    rank0, rank1, candidate = two_ranks(200)
+    assert rank0.sync(10, 99, 10, candidate) is None  # prepare
+    assert rank1.sync(10, 99, 10, None) is None
+    wait_until(lambda: counter(rank0, "ready") == 1, "rank 1's acknowledgement")
+    zero, one = rank0.sync(11, 109, 10, None), rank1.sync(11, 109, 10, None)
+    assert zero is not None and one is not None and zero.refused is None and one.refused is None
+    assert zero.amendment is candidate
+    assert one.amendment is not None and one.amendment.identity == candidate.identity
+    assert one.amendment.curve is not candidate.curve  # rank 1's own, from the store
+    steps = np.arange(301)
+    assert (one.amendment.curve.values(steps) == candidate.curve.values(steps)).all()
+    assert rank0.sync(12, 119, 10, None) is None and rank1.sync(12, 119, 10, None) is None
+
+
+def test_agreement_aborts_on_every_rank_when_a_rank_cannot_load_the_values(two_ranks):
+    rank0, rank1, candidate = two_ranks(200, share=False, rank1_wait=0.3)
+    rank0.sync(10, 99, 10, candidate)
+    rank1.sync(10, 99, 10, None)
+    wait_until(lambda: counter(rank0, "failed") == 1, "rank 1's failure")
+    zero, one = rank0.sync(11, 109, 10, None), rank1.sync(11, 109, 10, None)
+    assert zero == one and zero is not None and zero.amendment is None
+    assert zero.version == 2 and zero.refused is not None
+    assert zero.refused.startswith("rank 1 could not load its values: ScheduleUnavailable")
+    assert "rank 0 did not share steps 0.. within 0.3 s" in zero.refused
+    assert rank0.announced is None
+
+
+def test_agreement_aborts_at_the_last_sync_point_before_from_step(two_ranks):
+    rank0, rank1, candidate = two_ranks(125, share=False)
+    rank0.sync(10, 99, 10, candidate)  # 110 <= 125: prepare
+    rank1.sync(10, 99, 10, None)
+    assert rank0.sync(11, 109, 10, None) is None  # 120 <= 125: there is one more
+    assert rank1.sync(11, 109, 10, None) is None
+    zero, one = rank0.sync(12, 119, 10, None), rank1.sync(12, 119, 10, None)
+    assert zero == one and zero is not None and zero.amendment is None
+    assert zero.refused is not None and zero.refused.startswith(
+        "only 0 of the 1 other ranks had its values at the last sync point before step 125"
+    )
+    rank0.share(candidate.curve)  # let rank 1's preparation end (its answer is ignored)
+    wait_until(lambda: counter(rank0, "ready") == 1, "rank 1's late acknowledgement")
+    assert rank0.sync(13, 129, 10, None) is None and rank1.sync(13, 129, 10, None) is None
+
+
+def test_a_rank_that_never_hears_rank_zero_stops_rather_than_guess(two_ranks):
+    _, rank1, _ = two_ranks(200)
+    rank1.wait_s = 0.2
+    with pytest.raises(stepsize.StepsizeError, match="rank 0 did not publish the follower's"):
+        rank1.sync(10, 99, 10, None)
