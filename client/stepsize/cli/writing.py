@@ -22,16 +22,19 @@ from .output import (
     warn,
 )
 
+# the options of the subcommands that publish (push, amend)
+Description = Annotated[str | None, typer.Option(help="what changed")]
+Labels = Annotated[list[str] | None, typer.Option(metavar="KEY=VALUE", help="a label (repeatable)")]
+Strict = Annotated[bool, typer.Option(help="treat validation warnings as errors")]
+
 
 def push(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME")],
     file: Annotated[str, typer.Argument(help="a JSON definition ('-': standard input)")],
-    description: Annotated[str | None, typer.Option(help="what changed")] = None,
-    label: Annotated[
-        list[str] | None, typer.Option(metavar="KEY=VALUE", help="a label (repeatable)")
-    ] = None,
-    strict: Annotated[bool, typer.Option(help="treat validation warnings as errors")] = False,
+    description: Description = None,
+    label: Labels = None,
+    strict: Strict = False,
     json_flag: JsonFlag = False,
 ) -> None:
     """Publish a new version; prints the server's validation warnings first."""
@@ -80,11 +83,9 @@ def amend(
             help="the JSON definition from FROM_STEP on, at step - FROM_STEP ('-': stdin)"
         ),
     ],
-    description: Annotated[str | None, typer.Option(help="what changed")] = None,
-    label: Annotated[
-        list[str] | None, typer.Option(metavar="KEY=VALUE", help="a label (repeatable)")
-    ] = None,
-    strict: Annotated[bool, typer.Option(help="treat validation warnings as errors")] = False,
+    description: Description = None,
+    label: Labels = None,
+    strict: Strict = False,
     json_flag: JsonFlag = False,
 ) -> None:
     """Publish an amendment: a new version equal to VERSION before FROM_STEP, then the
