@@ -39,7 +39,7 @@ from .registry import Registry
 from .transport import Retry, Transport
 from .version import __version__
 
-__all__ = ["MAX_POINTS", "Run", "Watched", "start_run"]
+__all__ = ["MAX_POINTS", "Run", "Watched", "close_runs", "start_run"]
 
 log = logging.getLogger("stepsize")
 
@@ -218,15 +218,21 @@ class Run:
     ) -> None:
         """End the run: one last beat with `status` ("finished" or "failed"), bounded by
         about `timeout` seconds; later beats are not sent. Never raises."""
+        last = self._finish(status, quiet)
+        if last is not None:
+            last.join(timeout)
+
+    def _finish(self, status: str, quiet: bool) -> threading.Thread | None:
+        """Mark the run closed and start its last beat (None when it was closed)."""
         if self.closed:
-            return
+            return None
         self.closed = True
         self.status = status
-        done = threading.Thread(
+        last = threading.Thread(
             target=self.beat, args=(status,), kwargs={"quiet": quiet}, daemon=True
         )
-        done.start()
-        done.join(timeout)
+        last.start()
+        return last
 
     def _register(self) -> None:
         ident = self.identity
@@ -360,7 +366,7 @@ class _Reporter:
     def _loop(self) -> None:
         while True:
             with self.lock:
-                runs = [run for run in self.runs if not run.closed]
+                self.runs = runs = [run for run in self.runs if not run.closed]
             now = time.monotonic()
             for run in runs:
                 if run.due(now):
@@ -372,27 +378,37 @@ class _Reporter:
             self.wake.wait(max(0.05, min(waits, default=60.0)))
             self.wake.clear()
 
-    def close_all(self) -> None:
-        """At exit: a last beat for every open run, about FINAL_BEAT_S in all."""
+    def close_all(self, status: str | None, timeout: float, quiet: bool) -> None:
+        """A last beat for every open run, at once, within about `timeout` in all."""
         if os.getpid() != self.pid:
             return
-        # set when an exception ended the main program (the traceback was printed)
-        failed = getattr(sys, "last_exc", getattr(sys, "last_value", None)) is not None
+        if status is None:
+            # set when an exception ended the main program (its traceback was printed)
+            failed = getattr(sys, "last_exc", getattr(sys, "last_value", None)) is not None
+            status = "failed" if failed else "finished"
         with self.lock:
-            runs = [run for run in self.runs if not run.closed]
-        if not runs:
-            return
-        deadline = time.monotonic() + FINAL_BEAT_S
-        for run in runs:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            # at exit the server may be gone with the job (tests, notebooks): no warnings
-            run.close("failed" if failed else "finished", timeout=left, quiet=True)
+            runs, self.runs = self.runs, []
+        deadline = time.monotonic() + timeout
+        lasts = [run._finish(status, quiet) for run in runs]
+        for last in lasts:
+            if last is not None:
+                last.join(max(0.0, deadline - time.monotonic()))
 
 
 _REPORTER = _Reporter()
-atexit.register(_REPORTER.close_all)
+
+
+def close_runs(
+    status: str | None = None, *, timeout: float = FINAL_BEAT_S, quiet: bool = False
+) -> None:
+    """End every open run of this process: their last beats, sent at once, bounded by
+    about `timeout` seconds in all. `status` None: "failed" when an unhandled exception
+    ended the program, else "finished". What happens at exit (then quietly: the server
+    may be gone with the job); never raises."""
+    _REPORTER.close_all(status, timeout, quiet)
+
+
+atexit.register(close_runs, quiet=True)
 
 
 def _after_fork_in_child() -> None:

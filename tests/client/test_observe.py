@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 import stepsize
 import torch
+from stepsize import runs
 from stepsize.observe import Observer
 from stepsize.refs import Ref
 from torch.optim.lr_scheduler import LambdaLR
@@ -29,6 +31,13 @@ WARMUP_COSINE = {
     "schedule": {"type": "cosine", "start": 0.1, "end": 0.001, "steps": 9_900},
 }
 SHIMS = ["lambda", "scheduler"]
+
+
+@pytest.fixture(autouse=True)
+def _runs_end_with_the_test() -> Iterator[None]:
+    """No run of a test beats on after it (at 0.05 s, at a server gone with the test)."""
+    yield
+    runs.close_runs(timeout=5, quiet=True)
 
 
 @pytest.fixture
