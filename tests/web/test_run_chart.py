@@ -110,6 +110,15 @@ def test_zoom_keeps_points_and_marker(
     at = page.evaluate("() => document.querySelector('#chart').plot.valToPos(2000, 'x')")
     assert abs(marker.evaluate("el => parseFloat(el.style.left)") - at) < 0.5
 
+    # The job goes on; refresh shows what it reported since.
+    more = list(range(1025, 1501, 25))
+    run.beat(progress=1500, points=points_on_curve(admin, ref, 2, more))
+    page.click("#refresh")
+    expect_facts(web, {"progress": "1,500 / 3,000 (50%)", "heartbeats": "3"})
+    wait_chart(web)
+    xs, _, observed, _ = plotted(web)
+    assert reported_steps(xs, observed) == set(steps) | set(more)
+
 
 def test_what_a_job_reports_is_shown_as_text(
     web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str
