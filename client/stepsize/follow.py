@@ -147,13 +147,15 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_update = -1
-        # the resume policy: the update at which this process found itself resumed
-        self.resumed_at: int | None = None
-        self._first = True
-        self._current: Identity | None = None  # what the track followed at the last look
+        self.resume = Resume(pinning, track)
 
     def __repr__(self) -> str:
         return f"Follower({self.track.identity.ref!r}, rank={self.rank})"
+
+    @property
+    def resumed_at(self) -> int | None:
+        """The update at which this process found the job resumed (None: it was not)."""
+        return self.resume.at
 
     @classmethod
     def attach(cls, pinning: Pinning, track: Track, *, dist: Any = None) -> Follower:
@@ -258,8 +260,8 @@ class Follower:
         if update == self._last_update:
             return
         self._last_update = update
-        if self.track.identity is not self._current:
-            self._noticed(update)
+        if self.track.identity is not self.resume.current:
+            self.resume.look(update)
         agreement = self.agreement
         if agreement is not None:
             if (update + 1) % self.sync_steps == 0:
@@ -271,7 +273,7 @@ class Follower:
         self.prepared = None
         if amendment.base != self.track.identity:
             return  # the track moved meanwhile (a resume): the next poll starts from there
-        if update + 1 <= amendment.from_step or self._resume_applies(amendment):
+        if update + 1 <= amendment.from_step or self.resume.applies(amendment):
             self._adopt(amendment, update)
         else:
             self._refuse(
@@ -292,7 +294,7 @@ class Follower:
                 candidate = None  # the track moved meanwhile (a resume)
         point = (update + 1) // self.sync_steps
         settled: Settled | None = agreement.sync(
-            point, update, self.sync_steps, candidate, resumed_at=self.resumed_at
+            point, update, self.sync_steps, candidate, resumed_at=self.resume.at
         )
         if settled is None:
             return
@@ -301,33 +303,12 @@ class Follower:
         else:
             self._refuse(settled.version, settled.refused or "", step=update)
 
-    def _noticed(self, update: int) -> None:
-        """The first update of this process, or the track switched by someone else (a
-        shim's state loaded from a checkpoint): a resume when the job did not start at
-        update 0 or its version changed."""
-        first, self._first = self._first, False
-        moved = self.track.identity != self._current
-        self._current = self.track.identity
-        if (first and update > 0) or (not first and moved):
-            self.resumed_at = update
-            log.info(
-                "stepsize follow: resumed at update %d on %s: it moves to the newest "
-                "amendment of that version's lineage when the server names one",
-                update,
-                self._current.ref,
-            )
-
-    def _resume_applies(self, amendment: Amendment) -> bool:
-        """The resume policy: an amendment whose from_step the job had passed when it
-        resumed (published while it was down) is adopted all the same."""
-        return self.resumed_at is not None and amendment.from_step <= self.resumed_at
-
     def _adopt(self, amendment: Amendment, update: int) -> None:
         self.track.switch(amendment.identity, amendment.curve)
-        self._current = self.track.identity
+        self.resume.current = self.track.identity
         self.adopted.append((amendment.version, update))
-        if self._resume_applies(amendment):
-            self._log_resume(amendment, update)
+        if self.resume.applies(amendment):
+            self.resume.moved(amendment, update)
         log.info(
             "stepsize follow: adopted %s after update %d: update %d is the first on its values",
             describe(amendment),
@@ -345,30 +326,6 @@ class Follower:
                 after_update=update,
             )
 
-    def _log_resume(self, amendment: Amendment, update: int) -> None:
-        """Where the resumed job's curve and the amendment it moves to differ (a one-off
-        comparison over the run, when the resume policy adopts an amendment)."""
-        start = self.resumed_at if self.resumed_at is not None else update
-        base, new = amendment.base, amendment.identity
-        old_curve = curves.lookup(base.key) or self.pinning.load_curve(base)
-        stop = max(compared_extent(base, old_curve), compared_extent(new, amendment.curve))
-        differs = first_difference(old_curve, amendment.curve, max(stop, start + 1))
-        if differs is None:
-            where = f"they are equal on steps 0..{max(stop, start + 1) - 1}"
-        else:
-            side = "before" if differs < start else "at or after"
-            where = f"they first differ at step {differs}, {side} the resume step {start}"
-        old_lr, new_lr = old_curve.value(start), amendment.curve.value(start)
-        summary = (
-            f"resumed at update {start} on {base.ref}, moved to its newest amendment "
-            f"{new.ref} after update {update}: {where}; lr({start}) = {old_lr!r} on "
-            f"{base.ref}, {new_lr!r} on {new.ref}"
-        )
-        log.warning("stepsize follow: %s", summary)
-        run = self.track.run
-        if run is not None:
-            run.event("resume", start, version=amendment.version, detail=summary)
-
     def _refuse(self, version: int, why: str, *, step: int | None) -> None:
         self.refused.append((version, why))
         log.warning(
@@ -382,6 +339,64 @@ class Follower:
         run = self.track.run
         if run is not None:
             run.event("amendment_refused", step, version=version, reason=why)
+
+
+class Resume:
+    """The resume policy of one follower (issue 11 item 4): when this process found the
+    job resumed (`at`), and what that lets it adopt."""
+
+    def __init__(self, pinning: Pinning, track: Track) -> None:
+        self.pinning = pinning
+        self.track = track
+        self.at: int | None = None
+        self.current: Identity | None = None  # what the track followed at the last look
+        self._first = True
+
+    def look(self, update: int) -> None:
+        """At the first update of this process, or after someone else switched the track
+        (a shim's state loaded from a checkpoint): a resume when the job did not start at
+        update 0 or its version changed."""
+        first, self._first = self._first, False
+        moved = self.track.identity != self.current
+        self.current = self.track.identity
+        if (first and update > 0) or (not first and moved):
+            self.at = update
+            log.info(
+                "stepsize follow: resumed at update %d on %s: it moves to the newest "
+                "amendment of that version's lineage when the server names one",
+                update,
+                self.current.ref,
+            )
+
+    def applies(self, amendment: Amendment) -> bool:
+        """An amendment whose from_step the job had passed when it resumed (published
+        while it was down) is adopted all the same."""
+        return self.at is not None and amendment.from_step <= self.at
+
+    def moved(self, amendment: Amendment, update: int) -> None:
+        """Log (and report) where the resumed job's curve and the amendment it moved to
+        after `update` differ: a one-off comparison over the run."""
+        start = self.at if self.at is not None else update
+        base, new = amendment.base, amendment.identity
+        old_curve = curves.lookup(base.key) or self.pinning.load_curve(base)
+        stop = max(compared_extent(base, old_curve), compared_extent(new, amendment.curve))
+        stop = max(stop, start + 1)
+        differs = first_difference(old_curve, amendment.curve, stop)
+        if differs is None:
+            where = f"they are equal on steps 0..{stop - 1}"
+        else:
+            side = "before" if differs < start else "at or after"
+            where = f"they first differ at step {differs}, {side} the resume step {start}"
+        old_lr, new_lr = old_curve.value(start), amendment.curve.value(start)
+        summary = (
+            f"resumed at update {start} on {base.ref}, moved to its newest amendment "
+            f"{new.ref} after update {update}: {where}; lr({start}) = {old_lr!r} on "
+            f"{base.ref}, {new_lr!r} on {new.ref}"
+        )
+        log.warning("stepsize follow: %s", summary)
+        run = self.track.run
+        if run is not None:
+            run.event("resume", start, version=amendment.version, detail=summary)
 
 
 def _log_now(count: int) -> bool:
