@@ -157,3 +157,43 @@ def test_what_a_job_reports_is_shown_as_text(
     assert [v for v in mismatched if v is not None] == [2e-3]  # the one with a step
     page.goto(live_server.url + f"/#/s/{ref}")
     expect(page.locator(f'#run-table tr[data-run="{run.id}"]')).to_contain_text(markup)
+
+
+def test_a_chain_of_amendments(
+    web: OfflinePage, live_server: LiveServer, admin: httpx.Client, ns: str
+) -> None:
+    """A run that moved v1 -> v2 -> v3: both amendments marked and listed, oldest first, the
+    curve v3's; the one whose event the job did not report says so."""
+    ref = f"{ns}/chain"
+    publisher(admin)(ref, COSINE)
+    run = register(admin, ref, 1, total_steps=3000, follow=True)
+    run.beat(progress=500, points=points_on_curve(admin, ref, 1, [0, 250, 500]))
+    amend(admin, ref, 1, 1000, {"type": "constant", "value": 5e-4})
+    amend(admin, ref, 2, 2000, {"type": "constant", "value": 1e-4})
+    adopted = {"version": 3, "previous": 1, "from_step": 1000, "after_update": 600}
+    run.beat(
+        progress=700,
+        current_version=3,
+        events=[{"kind": "amendment_adopted", "step": 1000, "detail": adopted}],
+    )
+    page = web.page
+    page.goto(live_server.url + f"/#/runs/{run.id}")
+    wait_chart(web)
+    expect_facts(web, {"version": "v1 → v3 (amended)"})
+    rows = page.locator("#amendment-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_have_attribute("data-version", "2")
+    expect(rows.nth(0).locator("td.from-step")).to_have_text("1000")
+    expect(rows.nth(0).locator("td").nth(3)).to_have_text("(no event reported)")
+    expect(rows.nth(1)).to_have_attribute("data-version", "3")
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text("v2")
+    expect(rows.nth(1).locator("td.from-step")).to_have_text("2000")
+    expect(rows.nth(1).locator("td").nth(3)).to_have_text("just now after update 600")
+    markers = page.locator("#chart .marker")
+    expect(markers).to_have_count(2)
+    assert [m.get_attribute("data-step") for m in markers.all()] == ["1000", "2000"]
+    expect(markers.nth(1)).to_contain_text("v3 from step 2000")
+    xs, curve, _, _ = plotted(web)
+    assert curve == api_values(admin, ref, 3, xs)
+    assert curve[xs.index(1500)] == 5e-4 and curve[xs.index(2500)] == 1e-4
+    web.shot("run-amended-twice")

@@ -20,20 +20,29 @@ function bindingQuery(run, extra = {}) {
 /** The lr query parameters that pick the run's curve: its current version, bound as it is. */
 const curveQuery = (run, extra = {}) => bindingQuery(run, { version: run.current_version, ...extra });
 
-/** The amendments the run adopted, oldest first: the `amends` links from its current version
- * back to the one it registered with, and any amendment_adopted event beyond them (read as
- * the client reports them: detail.version, detail.previous, detail.from_step, else the
- * event's step). Each with its event, if any. */
-export function adoptedAmendments(run, versions) {
-  const byVersion = new Map(versions.map((v) => [v.version, v]));
+const MAX_LINKS = 100;
+
+/** The `amends` links from `current` (the run's current version) back to the version the
+ * run registered with, oldest first: [{version, amends, from_step}]. One request per link. */
+async function amendsLinks(run, current) {
+  const links = [];
+  let version = current;
+  while (version.version !== run.version && version.amends && links.length < MAX_LINKS) {
+    const { version: amended, from_step: fromStep } = version.amends;
+    links.unshift({ version: version.version, amends: amended, from_step: fromStep });
+    if (amended === run.version) break;
+    version = await api(`${schedulePath(run.schedule)}/versions/${amended}`);
+  }
+  return links;
+}
+
+/** The amendments the run adopted, oldest first: `links` (see amendsLinks) and any
+ * amendment_adopted event beyond them (read as the client reports them: detail.version,
+ * detail.previous, detail.from_step, else the event's step). Each with its event, if any. */
+export function adoptedAmendments(run, links) {
   const adopted = run.events.filter((e) => e.kind === "amendment_adopted");
   const eventOf = (version) => adopted.find((e) => e.detail?.version === version) || null;
-  const chain = [];
-  for (let v = run.current_version; v !== run.version && byVersion.get(v)?.amends;) {
-    const { version, from_step: fromStep } = byVersion.get(v).amends;
-    chain.unshift({ version: v, amends: version, from_step: fromStep, event: eventOf(v) });
-    v = version;
-  }
+  const chain = links.map((link) => ({ ...link, event: eventOf(link.version) }));
   for (const event of adopted) {
     // The detail is the job's JSON: only whole numbers make a row (the events list shows all).
     const version = event.detail?.version;
@@ -67,21 +76,21 @@ export async function renderRun(view, id) {
   view.innerHTML = '<p class="muted">loading…</p>';
   const params = hashParams();
   const log = params.get("log") === "1";
-  let run, versions, current, lineage;
+  let run, current, lineage, links;
   try {
     run = await api(runPath(id));
     const path = schedulePath(run.schedule);
-    [versions, current, lineage] = await Promise.all([
-      api(`${path}/versions?limit=500`),
+    [current, lineage] = await Promise.all([
       api(`${path}/versions/${run.current_version}?${bindingQuery(run)}`),
       api(`${path}/versions/${run.current_version}/amendments?limit=1`),
     ]);
+    links = await amendsLinks(run, current);
   } catch (error) {
     view.innerHTML = `<p class="bad" id="load-error">${esc(errorText(error))}</p>`;
     return;
   }
   const ref = run.schedule;
-  const amendments = adoptedAmendments(run, versions.items);
+  const amendments = adoptedAmendments(run, links);
   const mismatches = mismatchRows(run);
   if (view.isConnected) document.title = `run ${run.id} · ${ref} · stepsize`;
   view.innerHTML = `
