@@ -573,9 +573,24 @@ def _not_compiling() -> bool:
 _is_compiling: Callable[[], bool] = _not_compiling  # torch.compiler.is_compiling, once imported
 
 
+def hookable(optimizer: Any) -> Any:
+    """The torch optimizer that runs the updates: wrappers such as accelerate's
+    `AcceleratedOptimizer` (what Hugging Face's Trainer hands its scheduler) subclass
+    `torch.optim.Optimizer` without its hooks and delegate to `.optimizer`."""
+    for _ in range(8):
+        if "_optimizer_step_post_hooks" in vars(optimizer):
+            return optimizer
+        inner = getattr(optimizer, "optimizer", None)
+        if inner is None:
+            return optimizer
+        optimizer = inner
+    return optimizer
+
+
 def watch_optimizer(optimizer: Any, track: Track, shim: ObservedShim) -> StepObserver:
     """Observe the updates of `optimizer` for `shim` (one hook per optimizer, shared by
     its shims); the run of `track`, if any, learns the framework is torch."""
+    optimizer = hookable(optimizer)
     watch = _WATCHES.get(optimizer)
     if watch is None:
         watch = _WATCHES[optimizer] = OptimizerWatch(optimizer)

@@ -368,6 +368,12 @@ def _registry_lr_class() -> type:
             """The pinned reference this scheduler follows (`ns/name@VERSION`)."""
             return str(self.stepsize["ref"])
 
+        @property
+        def observer(self) -> StepObserver:
+            """What checks the lr of its optimizer's updates: `checked`, `mismatches`,
+            `first_mismatch`, and `run` (the run it reports to, None when runs are off)."""
+            return self._stepsize_observer
+
         def state_dict(self) -> dict[str, Any]:
             """The LRScheduler state without the client and the observer (never
             checkpointed)."""
