@@ -190,6 +190,19 @@ def test_registration_refuses_what_the_version_is_not(
     assert body["errors"][0]["path"] == "/body/template_digest"
 
 
+def test_a_pinned_version_of_an_archived_schedule_registers(
+    admin: httpx.Client, anon: httpx.Client, schedule: tuple[str, str]
+) -> None:
+    # Archiving keeps pinned versions resolvable (SPEC 4), so jobs pinned to them go on.
+    ref, digest = schedule
+    assert admin.delete(f"/v1/schedules/{ref}").status_code == 200
+    run = register(anon, registration(ref, digest))
+    assert beaten(anon, run, {"progress": 1})["progress"] == 1
+    assert [r["id"] for r in anon.get("/v1/runs", params={"schedule": ref}).json()["items"]] == [
+        run["id"]
+    ]
+
+
 def test_a_template_run_registers_its_binding(
     admin: httpx.Client, anon: httpx.Client, ns: str
 ) -> None:
