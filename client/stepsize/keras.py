@@ -389,8 +389,14 @@ class Recorder:
         self.slots = slots
         pairs = np.zeros((slots, 2), np.int64)
         pairs[:, 0] = -1
+        # each replica writes its own copy (no cross-replica sync inside the step, where
+        # the optimizer's accumulation cond allows none); the Observer reads the first's
         self.pairs = keras.Variable(
-            pairs, trainable=False, aggregation="only_first_replica", name="stepsize_record"
+            pairs,
+            trainable=False,
+            synchronization="on_read",
+            aggregation="only_first_replica",
+            name="stepsize_record",
         )
         # train functions traced with this recorder bound (the others must be remade)
         self.functions: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -6,7 +6,8 @@ for a MirroredStrategy over 2 logical CPUs or the torch backend of Keras:
     python tests/client/keras_fit.py REF TOTAL_STEPS MODE     (MODE: function|eager|mirrored)
     python tests/client/keras_fit.py REF TOTAL_STEPS jit UPDATES STEPS_PER_EXECUTION
     python tests/client/keras_fit.py REF TOTAL_STEPS observe UPDATES STEPS_PER_EXECUTION \
-        ACCUMULATION SHIM_ACCUMULATION    (a fit with stepsize.keras.Observer, see `fit_observed`)
+        ACCUMULATION SHIM_ACCUMULATION [mirrored]  (a fit with stepsize.keras.Observer, see
+        `fit_observed`; `mirrored`: under a MirroredStrategy over 2 logical CPUs)
     python tests/client/keras_fit.py REF TOTAL_STEPS follow UPDATES STEPS_PER_EXECUTION \
         AMENDED AFTER                      (a follower's switch, see `fit_following`)
 
@@ -132,12 +133,15 @@ def fit_observed(
     steps_per_execution: int = 1,
     accumulation: int | None = None,
     reader: bool = True,
+    strategy: Any = None,
 ) -> dict[str, Any]:
     """A small model fit for `updates` optimizer updates (batches of 2), with
     `stepsize.keras.Observer()` (unless `observe=False`), after (`reader=True`) a callback
     that reads `optimizer.learning_rate` eagerly at every batch's end (what TensorBoard-like
     callbacks do: the observer must not take it for an update's lr). Returns the
-    observer's counts, `iterations` and the wall time of `fit`."""
+    observer's counts, `iterations` and the wall time of `fit`. The model is built in
+    `strategy`'s scope when one is given."""
+    import contextlib
     import time
 
     import keras
@@ -145,15 +149,16 @@ def fit_observed(
     import stepsize.keras
 
     k = accumulation or 1
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])
-    model.compile(
-        optimizer=keras.optimizers.SGD(
-            learning_rate=lr_schedule, gradient_accumulation_steps=accumulation
-        ),
-        loss="mse",
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+        model.compile(
+            optimizer=keras.optimizers.SGD(
+                learning_rate=lr_schedule, gradient_accumulation_steps=accumulation
+            ),
+            loss="mse",
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
 
     class ReadLearningRate(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
@@ -266,25 +271,44 @@ def load_in_fresh_process(path: Any, cache_dir: Any, imports: str) -> str:
     return " ".join(out.stdout.split()[-2:])
 
 
+def two_cpu_strategy() -> Any:
+    """A MirroredStrategy over 2 logical CPUs (before TensorFlow initializes devices)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
 def main() -> None:
     ref, total_steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if mode == "observe":
         import keras
         import stepsize
 
+        # the devices first: the shim's table initializes TensorFlow's
+        strategy = two_cpu_strategy() if sys.argv[8:] == ["mirrored"] else None
         sched = stepsize.Client().schedule(ref, total_steps=total_steps)
         updates, per_execution, k, shim_k = (int(a) for a in sys.argv[4:8])
         lr = sched.keras(gradient_accumulation_steps=shim_k or None)
         # torch: eager, as Keras's jit_compile="auto" is there (torch.compile takes
-        # minutes here, and the torch backend runs one step per execution)
+        # minutes here, and the torch backend runs one step per execution); mirrored: a
+        # tf.function (XLA cannot compile a step of MirroredStrategy on logical CPUs:
+        # tensorflow.org/xla/known_issues, "tf.Variable on a different device")
         record = fit_observed(
             lr,
             updates,
-            jit_compile=keras.backend.backend() != "torch",
+            jit_compile=keras.backend.backend() != "torch" and strategy is None,
             steps_per_execution=per_execution,
             accumulation=k or None,
+            strategy=strategy,
         )
         record["backend"] = keras.backend.backend()
+        record["replicas"] = strategy.num_replicas_in_sync if strategy is not None else 1
         if sched.run is not None:
             sched.run.close("finished")  # the last beat, before the test reads the record
             record["run"] = sched.run.id
@@ -312,16 +336,7 @@ def main() -> None:
         record["backend"] = keras.backend.backend()
         print(json.dumps(record))
         return
-    strategy = None
-    if mode == "mirrored":
-        import tensorflow as tf
-
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-        )
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        assert strategy.num_replicas_in_sync == 2
+    strategy = two_cpu_strategy() if mode == "mirrored" else None
     import stepsize
 
     sched = stepsize.Client().schedule(ref, total_steps=total_steps)

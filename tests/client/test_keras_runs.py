@@ -194,3 +194,16 @@ def test_a_follower_switch_on_the_jitted_jax_backend(live, tmp_path):
     record = keras_fit_in("jax", live, tmp_path, *args)
     assert record["backend"] == "jax"
     assert_switched_at_the_next_update(live, record, amended)
+
+
+def test_mirrored_strategy_is_observed(live, tmp_path):
+    """Under a MirroredStrategy (2 logical CPUs) each replica records, the Observer reads
+    the first. (Keras here fails itself under this strategy with gradient accumulation
+    or steps_per_execution > 1, observed or not: one step per execution, no accumulation.)
+    """
+    args = ["team/warmup", "30", "observe", "30", 1, 0, 0, "mirrored"]
+    got = keras_fit_in("tensorflow", live, tmp_path, *args)
+    assert got["replicas"] == 2 and got["iterations"] == 30
+    assert (got["checked"], got["mismatches"], got["last_update"]) == (30, 0, 29)
+    record = live.client().registry.run(got["run"])
+    assert (record["observed"], record["mismatches"], record["progress"]) == (30, 0, 29)
