@@ -29,6 +29,7 @@ def every_subcommand(ref: str, path: str) -> dict[str, list[str]]:
     """One valid command line of each subcommand, about `ref` (NS/NAME)."""
     return {
         "push": ["push", ref, path],
+        "amend": ["amend", f"{ref}@1", "300", path],
         "validate": ["validate", path],
         "ls": ["ls"],
         "show": ["show", ref],
