@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import stepsize
+from stepsize.follow import Follower
 from stepsize.keras import Observer
 
-from .fakes import PIECEWISE
+from .fakes import PIECEWISE, WARMUP
 from .keras_fit import fit_compiled, fit_following, fit_observed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -207,3 +209,44 @@ def test_mirrored_strategy_is_observed(live, tmp_path):
     assert (got["checked"], got["mismatches"], got["last_update"]) == (30, 0, 29)
     record = live.client().registry.run(got["run"])
     assert (record["observed"], record["mismatches"], record["progress"]) == (30, 0, 29)
+
+
+def test_a_real_follower_adopts_an_amendment_at_from_step_under_xla(live, monkeypatch):
+    """`follow=True` and `client.amend` mid-fit: the XLA-compiled fit applies the old
+    version bit for bit before from_step and the amendment from it; the run says so."""
+    monkeypatch.setenv("STEPSIZE_FOLLOW_POLL_S", "0.05")
+    client = live.client()
+    stepsize.set_default_client(client)
+    name, from_step = f"keras-runs/follow-{time.monotonic_ns()}", 12
+    client.publish(name, WARMUP)
+    sched = client.schedule(name, total_steps=UPDATES, follow=True)
+    follower = Follower.of(sched.track)
+    assert follower is not None
+
+    class Amend(keras.callbacks.Callback):  # the operator, while the job runs
+        published: list[int] = []
+
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if batch >= 4 and not self.published:  # after update 5 (3 per execution)
+                self.published.append(client.amend(name, 1, from_step, PIECEWISE).version)
+                deadline = time.monotonic() + 60
+                while follower.prepared is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+    try:
+        observer = Observer()
+        record = fit_compiled(
+            sched.keras(), UPDATES, steps_per_execution=3, callbacks=[Amend(), observer]
+        )
+    finally:
+        follower.close()
+    old = live.registry_values(f"{name}@1", UPDATES)
+    amended = live.registry_values(f"{name}@2", UPDATES)
+    assert amended[:from_step] == old[:from_step] and amended[from_step] != old[from_step]
+    assert record["applied"] == f32(amended)
+    assert sched.identity.ref == f"{name}@2"
+    assert observer.mismatches == 0 and observer.last_update == UPDATES - 1
+    run = run_record(client, sched)
+    assert (run["current_version"], run["mismatches"], run["progress"]) == (2, 0, UPDATES - 1)
+    adopted = [e for e in run["events"] if e["kind"] == "amendment_adopted"]
+    assert [e["step"] for e in adopted] == [from_step]
