@@ -12,7 +12,11 @@ The layers, each importing only those below it (tests/test_import_cycles.py chec
 
     client.py                      Client, a thin facade; cli.py, the stepsize command
     schedule.py  publishing.py     the pinned Schedule; definitions to publish
-    keras.py torch.py distributed.py   the shims, on the pinning layer
+    follow.py  agreement.py        follow=True: adopting amendments, on every rank or none
+    keras.py torch.py distributed.py   the shims, on the pinning layer; one fetch per job
+    observe.py                     the lr each optimizer update applied, checked
+    track.py                       what a schedule's shims follow now (switched by follow)
+    runs.py                        the run: registration and heartbeats in the background
     pinning.py                     Identity, Pinning (resolve once, load curves), curve_for
     settings.py                    ClientSettings: arguments, STEPSIZE_* variables
     curves.py  prefetch.py         values in memory, chunk loading, fetches ahead

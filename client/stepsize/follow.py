@@ -27,7 +27,7 @@ reports `amendment_refused` with the run (`amendment_adopted` when it switched).
 torch.distributed (every rank follows, every rank switches after the same update or
 none does): the ranks meet at the sync points, after the updates k with
 `(k + 1) % STEPSIZE_FOLLOW_SYNC_STEPS == 0`. At each, rank 0 publishes one decision in
-the job's key-value store (`distributed.Agreement`, a non-blocking `set`) and every
+the job's key-value store (`agreement.Agreement`, a non-blocking `set`) and every
 other rank reads it (a blocking wait, short: the ranks are in lockstep through their
 gradient collectives):
 
@@ -71,8 +71,8 @@ from typing import Any
 import numpy as np
 
 from . import curves
+from .agreement import Agreement, Amendment, Settled
 from .curves import Curve
-from .distributed import Agreement, Amendment, Settled
 from .pinning import Identity, Pinning
 from .refs import Ref
 from .track import Track

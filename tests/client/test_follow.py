@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import stepsize
 from stepsize import curves
-from stepsize.distributed import Agreement, Amendment
+from stepsize.agreement import Agreement, Amendment
 from stepsize.follow import Follower
 from stepsize.track import Track
 

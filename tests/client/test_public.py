@@ -112,6 +112,7 @@ LAYERS = [
     ["stepsize.integrations.hf_schedulers"],
     ["stepsize.schedule"],
     ["stepsize.follow"],
+    ["stepsize.agreement"],
     ["stepsize.keras", "stepsize.torch", "stepsize.distributed"],
     ["stepsize.observe"],
     ["stepsize.track"],
