@@ -180,7 +180,7 @@ class Client:
         track = Track(identity, curve)
         if register_run is None:
             register_run = self.pinning.settings.register_runs
-        if register_run and (dist is None or dist.get_rank() == 0):
+        if register_run and not self.offline and (dist is None or dist.get_rank() == 0):
             world = dist.get_world_size() if dist is not None else 1
             track.run = start_run(self.pinning, identity, follow=follow, world_size=world)
         if follow:
@@ -252,28 +252,15 @@ class Client:
         passed `from_step`, `NotFound` for an unknown version, `AuthError` without
         `write:<ns>`, `InvalidRequest`, and `Unreachable`.
         """
-        parsed = Ref.parse(ref)
-        if parsed.version is not None or parsed.tag is not None:
-            raise ValueError(
-                f"amend takes 'namespace/name' and the version to amend. Received: ref={ref!r}"
-            )
         version = optional_int("version", version, 1) or 1
         from_step = optional_int("from_step", from_step, 1) or 1
-        body: dict[str, Any] = {
-            "amends": {"version": version, "from_step": from_step},
-            "definition": to_definition(definition, self.registry),
-        }
-        if description is not None:
-            body["description"] = description
-        if labels is not None:
-            body["labels"] = labels
-        data, created = self.registry.publish(parsed, body)
-        return Published(
-            schedule=data.get("schedule", parsed.schedule),
-            version=int(data["version"]),
-            digest=str(data["digest"]),
-            created=created,
-            data=data,
+        return publish(
+            self.registry,
+            ref,
+            definition,
+            description=description,
+            labels=labels,
+            amends={"version": version, "from_step": from_step},
         )
 
     def info(self, ref: str) -> dict[str, Any]:

@@ -72,19 +72,24 @@ def publish(
     *,
     description: str | None = None,
     labels: dict[str, str] | None = None,
+    amends: dict[str, int] | None = None,
 ) -> Published:
-    """Publish a new version of `ref` (`ns/name`); see `Client.publish`.
+    """Publish a new version of `ref` (`ns/name`); see `Client.publish`. With `amends`
+    (`{"version", "from_step"}`), an amendment of that version; see `Client.amend`.
 
     Raises ValueError for a reference with a version or tag, TypeError for an object
     that cannot be converted, and what the server answered (`AuthError`,
-    `InvalidRequest`, `Conflict` for an archived schedule, `Unreachable`).
+    `InvalidRequest`, `Conflict` for an archived schedule or a passed amendment,
+    `Unreachable`).
     """
     parsed = Ref.parse(ref)
     if parsed.version is not None or parsed.tag is not None:
-        raise ValueError(
-            f"publish takes 'namespace/name' without a version or tag. Received: ref={ref!r}"
-        )
+        what = "and the version to amend" if amends else "without a version or tag"
+        verb = "amend" if amends else "publish"
+        raise ValueError(f"{verb} takes 'namespace/name' {what}. Received: ref={ref!r}")
     body: dict[str, Any] = {"definition": to_definition(definition, registry)}
+    if amends is not None:
+        body["amends"] = amends
     if description is not None:
         body["description"] = description
     if labels is not None:
