@@ -30,11 +30,17 @@ SQLite file in a temporary folder), publishes two schedules, then prints:
    prints the ratio, and the graphs compiled after the warm-up. Then the same with 8
    parameters: the shim's own cost per step. Beside them, torch's own ConstantLR in the
    same recipe (any LRScheduler wraps opt.step). Target: <= 1.05x, 0 graphs.
+5. Observation: a bare `optimizer.step()` of a small model (a 2-layer MLP, 32-64-10,
+   2,762 parameters; and a 784-256-10 one, 203,530) with SGD and with Adam, with the
+   stepsize observer's step post-hook against without it (the same RegistryLR or
+   LambdaLR on both, the hook removed from one): the median of 5,000 `opt.step()`
+   calls of each, alternated call by call (the scheduler steps between them, untimed).
+   Prints the ratio and the added time per update. Target: <= 1.05x.
 
 Clients run at nice 10: on a small machine they stand for jobs on other machines, and the
 server (one uvicorn process) gets the CPU first.
 
-Usage: python bench/client.py [--processes 64] [--steps 100000] [--only lambda,compiled]
+Usage: python bench/client.py [--processes 64] [--steps 100000] [--only lambda,observation]
 """
 
 from __future__ import annotations
@@ -205,6 +211,66 @@ def compiled_pair(
     return wall, cpu, counters["stats"]["unique_graphs"] - graphs
 
 
+def bench_observation(client: stepsize.Client, steps: int = 5000) -> None:
+    """`opt.step()` with the observer's post-hook against without it, per update."""
+    import torch
+
+    torch.set_num_threads(1)  # one core per job: the steps' own threads are noise here
+    sched = client.schedule("bench/cosine:prod", total_steps=100_000, register_run=False)
+    print(f"5. observation: opt.step() with the hook vs without (median of {steps:,} each)")
+    for sizes in ((32, 64, 10), (784, 256, 10)):
+        params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+        for optimizer, shim in itertools.product(("SGD", "Adam"), ("scheduler", "lambda")):
+            bare, observed = observed_pair(torch, sched, sizes, optimizer, shim, steps)
+            print(
+                f"   {params:>7,} params {optimizer:4s} {shim:9s} bare {bare:7.2f} us   "
+                f"observed {observed:7.2f} us   ratio {observed / bare:5.3f}x "
+                f"(+{observed - bare:.2f} us)"
+            )
+    print("   target: <= 1.05x")
+
+
+def observed_pair(
+    torch: Any,
+    sched: stepsize.Schedule,
+    sizes: tuple[int, ...],
+    optimizer: str,
+    shim: str,
+    steps: int,
+) -> tuple[float, float]:
+    """Median microseconds of `opt.step()` without and with the hook, alternated call by
+    call after a warm-up of 500 each; the scheduler (the same kind on both) steps
+    between them, untimed."""
+    from stepsize import observe
+
+    def make() -> tuple[Any, Any]:
+        torch.manual_seed(0)
+        layers = [torch.nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
+        model = torch.nn.Sequential(layers[0], torch.nn.ReLU(), *layers[1:])
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 1e-3)
+        opt = getattr(torch.optim, optimizer)(model.parameters(), lr=0.1)
+        if shim == "scheduler":
+            return opt, sched.torch_scheduler(opt)
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, sched.torch_lambda(opt))
+
+    (bare, bare_sched), (watched, watched_sched) = make(), make()
+    observe._WATCHES[bare].handle.remove()  # the same scheduler, no hook
+    times: dict[str, list[float]] = {"bare": [], "watched": []}
+    pair = [("bare", bare, bare_sched), ("watched", watched, watched_sched)]
+    for i in range(steps + 500):
+        for name, opt, scheduler in pair if i % 2 else pair[::-1]:
+            t0 = time.perf_counter()
+            opt.step()
+            elapsed = time.perf_counter() - t0
+            scheduler.step()
+            if i >= 500:
+                times[name].append(elapsed)
+    checker = observe._WATCHES[watched].observers[0]
+    assert checker.checked == steps + 500 and checker.mismatches == 0, checker
+    return float(np.median(times["bare"])) * 1e6, float(np.median(times["watched"])) * 1e6
+
+
 def bench_keras(client: stepsize.Client) -> None:
     import keras
     import tensorflow as tf
@@ -360,8 +426,8 @@ def main() -> None:
     parser.add_argument("--pace-us", type=float, default=100.0, help="sleep per paced step")
     parser.add_argument(
         "--only",
-        default="lambda,fleet,keras,compiled",
-        help="comma-separated sections to run: lambda, fleet, keras, compiled",
+        default="lambda,fleet,keras,compiled,observation",
+        help="comma-separated sections to run: lambda, fleet, keras, compiled, observation",
     )
     args = parser.parse_args()
     args = parser.parse_args()
@@ -375,6 +441,8 @@ def main() -> None:
             bench_fleet(server, args.processes, args.steps, args.pace_us)
         if "compiled" in only:
             bench_torch_compiled(client)
+        if "observation" in only:
+            bench_observation(client)
         if "keras" in only:
             bench_keras(client)  # last: TensorFlow's threads must not exist when the fleet forks
 

@@ -98,6 +98,7 @@ class Run:
         self.id: str | None = None
         self.status = "running"
         self.report_failures = 0
+        self._failures_told = 0  # failures already told in a report_failures event
         self.first_mismatch: dict[str, Any] | None = None
         self.gave_up: str | None = None  # why the server will never take this run
         self._key: str | None = None
@@ -303,6 +304,10 @@ class Run:
 
     def _confirm(self, beat: _Beat) -> None:
         body = beat.body
+        failed = self.report_failures - self._failures_told
+        if failed:  # the server is back: say, in the run's events, that reports were lost
+            self._failures_told = self.report_failures
+            self.event("report_failures", self.progress, failed=failed, total=self.report_failures)
         if "framework" in body:
             self._framework_reported = body["framework"]
         if "current_version" in body:

@@ -1,5 +1,6 @@
 """Training jobs of test_observe and test_runs, each in a fresh process (its own run),
-and the helpers those tests share (`publish`, `record`, `registered`, `run_job`).
+and the helpers and fixtures those tests share (`publish`, `record`, `registered`,
+`run_job`; the autouse fixture `quick_runs`, where imported).
 
 python tests/client/_observe_jobs.py MODE REF SHIM DIR UPDATES
 
@@ -18,15 +19,27 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import stepsize
 import torch
+from stepsize import runs
 from torch.optim.lr_scheduler import LambdaLR
 
 JOB = Path(__file__)
+
+
+@pytest.fixture(autouse=True)
+def quick_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Runs of the test (and of its jobs) beat every 0.05 s, and none beats on after it
+    (at a server gone with the test). Autouse where imported."""
+    monkeypatch.setenv("STEPSIZE_HEARTBEAT_S", "0.05")
+    yield
+    runs.close_runs(timeout=5, quiet=True)
 
 
 def publish(url: str, token: str, ref: str, definition: dict[str, Any]) -> None:

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 import stepsize
 import torch
-from stepsize import runs
 from stepsize.observe import Observer
 from stepsize.refs import Ref
 from torch.optim.lr_scheduler import LambdaLR
 
-from ._observe_jobs import publish, record, registered, run_job
+from ._observe_jobs import (
+    publish,
+    quick_runs,  # noqa: F401 (an autouse fixture)
+    record,
+    registered,
+    run_job,
+)
 
 WARMUP_COSINE = {
     "type": "warmup",
@@ -31,18 +35,6 @@ WARMUP_COSINE = {
     "schedule": {"type": "cosine", "start": 0.1, "end": 0.001, "steps": 9_900},
 }
 SHIMS = ["lambda", "scheduler"]
-
-
-@pytest.fixture(autouse=True)
-def _runs_end_with_the_test() -> Iterator[None]:
-    """No run of a test beats on after it (at 0.05 s, at a server gone with the test)."""
-    yield
-    runs.close_runs(timeout=5, quiet=True)
-
-
-@pytest.fixture
-def quick_beats(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STEPSIZE_HEARTBEAT_S", "0.1")
 
 
 def published(live: Any, name: str, definition: dict[str, Any] = WARMUP_COSINE) -> str:
@@ -80,7 +72,7 @@ def mismatch_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 @pytest.mark.parametrize("shim", SHIMS)
-def test_a_scheduler_stepped_twice_per_update_is_caught_at_step_1(live, quick_beats, caplog, shim):
+def test_a_scheduler_stepped_twice_per_update_is_caught_at_step_1(live, caplog, shim):
     ref = published(live, f"twice-{shim}")
     sched = live.client().schedule(ref, total_steps=10_000)
     opt = sgd(0.1)
@@ -110,7 +102,7 @@ def test_a_scheduler_stepped_twice_per_update_is_caught_at_step_1(live, quick_be
 
 
 @pytest.mark.parametrize("shim", SHIMS)
-def test_a_correct_10000_update_run_reports_no_mismatch(live, quick_beats, caplog, shim):
+def test_a_correct_10000_update_run_reports_no_mismatch(live, caplog, shim):
     """Two groups, the first frozen at lr 0 (the reference is the second): every update
     is checked, none differs, and the sampled points are the registry's values."""
     ref = published(live, f"correct-{shim}")
@@ -133,7 +125,7 @@ def test_a_correct_10000_update_run_reports_no_mismatch(live, quick_beats, caplo
     assert (points[:, 2] == want[steps]).all()
 
 
-def test_a_group_overwritten_by_hand_is_named_with_that_cause(live, quick_beats, caplog):
+def test_a_group_overwritten_by_hand_is_named_with_that_cause(live, caplog):
     ref = published(live, "by-hand")
     sched = live.client().schedule(ref, total_steps=10_000)
     opt = sgd(0.1, 0.02)
@@ -195,7 +187,7 @@ def test_a_resume_that_forgot_the_scheduler_state_shows_the_shifted_counter(live
     assert event["detail"]["code"] == "shifted_counter"
 
 
-def test_a_compiled_step_is_observed_without_a_recompile(live, quick_beats):
+def test_a_compiled_step_is_observed_without_a_recompile(live):
     """The hook runs eagerly inside a compiled `opt.step(); sched.step()` (a tensor lr):
     every update is checked (against float32's rounding), and nothing recompiles."""
     from torch._dynamo.utils import counters
@@ -229,7 +221,7 @@ def test_a_compiled_step_is_observed_without_a_recompile(live, quick_beats):
     assert (got["observed"], got["mismatches"], got["progress"]) == (300, 0, 299)
 
 
-def test_one_lambda_per_group_checks_each_group_against_its_own_schedule(live, quick_beats):
+def test_one_lambda_per_group_checks_each_group_against_its_own_schedule(live):
     warm = published(live, "per-group-a")
     flat = published(
         live, "per-group-b", {"type": "piecewise", "boundaries": [50], "values": [0.3, 0.03]}
@@ -250,7 +242,7 @@ def test_one_lambda_per_group_checks_each_group_against_its_own_schedule(live, q
 
 
 @pytest.mark.parametrize("shim", SHIMS)
-def test_the_shims_follow_a_switch_of_their_track(live, quick_beats, shim):
+def test_the_shims_follow_a_switch_of_their_track(live, shim):
     """A follower switches the track after update S - 1 (in the training thread, as
     `track.after_update` lets it): from update S on the lr is the new version's, the
     observer expects it, and a checkpoint holds the new identity."""

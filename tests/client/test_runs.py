@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,13 @@ import torch
 from stepsize import runs
 from stepsize.refs import Ref
 
-from ._observe_jobs import publish, record, registered, run_job
+from ._observe_jobs import (
+    publish,
+    quick_runs,  # noqa: F401 (an autouse fixture)
+    record,
+    registered,
+    run_job,
+)
 
 TEMPLATE = {
     "type": "warmup",
@@ -25,18 +30,6 @@ TEMPLATE = {
     "schedule": {"type": "cosine", "start": 0.1, "steps": "0.9dur", "end": 0.001},
 }
 COSINE = {"type": "cosine", "start": 0.1, "end": 0.001, "steps": 1000}
-
-
-@pytest.fixture(autouse=True)
-def _runs_end_with_the_test() -> Iterator[None]:
-    """No run of a test beats on after it (at 0.05 s, at a server gone with the test)."""
-    yield
-    runs.close_runs(timeout=5, quiet=True)
-
-
-@pytest.fixture
-def quick_beats(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STEPSIZE_HEARTBEAT_S", "0.05")
 
 
 def published(live: Any, name: str, definition: dict[str, Any] = COSINE) -> str:
@@ -69,7 +62,7 @@ def train(sched: stepsize.Schedule, updates: int, pause_s: float = 0.0) -> torch
     return opt
 
 
-def test_a_run_registers_what_the_job_pinned(live, quick_beats):
+def test_a_run_registers_what_the_job_pinned(live):
     ref = published(live, "pinned")
     sched = live.client().schedule(ref, total_steps=500, steps_per_epoch=50)
     started = time.time()
@@ -94,7 +87,7 @@ def test_a_run_registers_what_the_job_pinned(live, quick_beats):
     assert record(live.url, run.id)["status"] == "finished"
 
 
-def test_a_template_run_registers_its_binding(live, quick_beats):
+def test_a_template_run_registers_its_binding(live):
     ref = published(live, "template", TEMPLATE)
     sched = live.client().schedule(ref, total_steps=200)
     got = record(live.url, registered(sched.run))
@@ -104,7 +97,7 @@ def test_a_template_run_registers_its_binding(live, quick_beats):
     assert got["bound_definition"]["steps"] == 20  # 0.1dur of 200 updates
 
 
-def test_events_the_framework_and_the_version_followed_are_reported(live, quick_beats):
+def test_events_the_framework_and_the_version_followed_are_reported(live):
     ref = published(live, "events")
     publish(live.url, live.token, ref, {"type": "constant", "value": 0.01})
     client = live.client()
@@ -125,7 +118,7 @@ def test_events_the_framework_and_the_version_followed_are_reported(live, quick_
 
 
 @pytest.mark.parametrize("how", ["argument", "environment"])
-def test_opting_out_registers_nothing(live, quick_beats, monkeypatch, how):
+def test_opting_out_registers_nothing(live, monkeypatch, how):
     ref = published(live, f"opt-out-{how}")
     client = live.client()
     if how == "argument":
@@ -151,9 +144,7 @@ def test_an_offline_client_registers_nothing(live, tmp_path):
     assert listed(live, ref) == []
 
 
-def test_a_dead_server_costs_the_job_nothing_and_its_failures_are_counted(
-    own_server, quick_beats, caplog
-):
+def test_a_dead_server_costs_the_job_nothing_and_its_failures_are_counted(own_server, caplog):
     """The server killed mid-run: beats fail (counted; logged the first time and every
     10th), training never waits nor fails; once the server is back the next beat
     reports the failures, and the run finishes."""
@@ -190,9 +181,11 @@ def test_a_dead_server_costs_the_job_nothing_and_its_failures_are_counted(
     got = record(live.url, run.id)
     assert got["status"] == "finished" and got["progress"] == 599 and got["observed"] == 600
     assert got["report_failures"] >= failures
+    (event,) = [e for e in got["events"] if e["kind"] == "report_failures"]
+    assert event["detail"]["failed"] >= failures and event["step"] == 599
 
 
-def test_a_server_down_at_the_start_registers_the_run_when_it_is_back(own_server, quick_beats):
+def test_a_server_down_at_the_start_registers_the_run_when_it_is_back(own_server):
     live = own_server
     ref = published(live, "late")
     client = live.client()

@@ -4,23 +4,17 @@ report every optimizer update checked and 0 mismatches in their run records."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from stepsize import curves, runs
+from stepsize import curves
+
+from tests.client._observe_jobs import quick_runs  # noqa: F401 (autouse)
 
 from . import test_lightning as lightning_case
 from . import test_transformers as hf_case
 from .conftest import WARMUP_TEMPLATE, Registry
-
-
-@pytest.fixture(autouse=True)
-def _runs_end_with_the_test() -> Iterator[None]:
-    yield
-    runs.close_runs(timeout=5, quiet=True)
 
 
 def record_of(registry: Registry, scheduler: Any) -> dict[str, Any]:
