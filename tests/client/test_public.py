@@ -114,7 +114,7 @@ LAYERS = [
     ["stepsize.follow"],
     ["stepsize.agreement"],
     ["stepsize.keras", "stepsize.torch", "stepsize.distributed"],
-    ["stepsize.observe"],
+    ["stepsize.observe", "stepsize.keras_graph"],
     ["stepsize.track"],
     ["stepsize.runs"],
     ["stepsize.pinning"],
