@@ -17,7 +17,7 @@ Where the work happens:
   (a server down or killed) are counted and logged, never raised: the job keeps its
   curve.
 - The training thread calls `track.after_update(k)` after update k (the torch shims'
-  optimizer hook does; Keras: the callback of `stepsize.keras`). That is `on_update`:
+  optimizer hook does; Keras: `stepsize.keras.Observer`, after each execution). That is `on_update`:
   an attribute check when nothing is pending, never HTTP.
 
 One process: at the first `on_update(k)` after W is prepared, the follower switches if
@@ -56,8 +56,10 @@ commit (every rank at once), and logged with where the two curves differ (the fi
 step where they do, before or after the resume step, both lrs at it; the run gets a
 `resume` event). Amendments with S after `r` follow the rules above.
 
-Keras (`stepsize.keras`) calls `track.after_update(k)` from its callback after each
-optimizer update k (`optimizer.iterations - 1`): the same point, the same rules.
+Keras (`stepsize.keras.Observer`, a callback given to `fit`) calls `track.after_update(k)`
+after each execution, with its last completed update k (`optimizer.iterations - 1`;
+every `steps_per_execution` updates): the same rules (`k + 1 <= S`). The sync points
+above are torch.distributed's; a Keras job is one process.
 """
 
 from __future__ import annotations
