@@ -536,21 +536,15 @@ class OptimizerWatch:
     def __init__(self, optimizer: Any) -> None:
         import torch
 
-        global _is_compiling
-        _is_compiling = torch.compiler.is_compiling
         self.observers: list[StepObserver] = []
-        self._eager = torch.compiler.disable(self.after_step)
-        self.handle = optimizer.register_step_post_hook(self.after_step)
+        # Run eagerly, also inside a compiled `opt.step()`: traced, the Python counters
+        # would be guarded on (a recompile every step); left to dynamo's frame callback
+        # after a graph break, its frames cost ~15 us more per compiled step than under
+        # the disable wrapper, whose own cost is ~0.25 us per eager update.
+        self.handle = optimizer.register_step_post_hook(torch.compiler.disable(self.after_step))
         self.loaded = optimizer.register_load_state_dict_post_hook(self.rebase)
 
     def after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if _is_compiling():
-            # traced by dynamo (a compiled opt.step()): run eagerly, one graph break; the
-            # Python counters traced would be guarded on, a recompile every step. Not
-            # torch.compiler.disable on the hook itself: its wrapper costs every eager
-            # step about 0.25 us.
-            self._eager(optimizer, args, kwargs)
-            return
         groups = optimizer.param_groups
         for observer in self.observers:
             observer.after_step(optimizer, groups)
@@ -564,13 +558,6 @@ class OptimizerWatch:
 
 
 _WATCHES: weakref.WeakKeyDictionary[Any, OptimizerWatch] = weakref.WeakKeyDictionary()
-
-
-def _not_compiling() -> bool:
-    return False
-
-
-_is_compiling: Callable[[], bool] = _not_compiling  # torch.compiler.is_compiling, once imported
 
 
 def hookable(optimizer: Any) -> Any:
