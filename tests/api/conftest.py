@@ -93,3 +93,11 @@ def problem(response: httpx.Response, status: int, code: str | None = None) -> d
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+@pytest.fixture
+def run_schedule(admin: httpx.Client, ns: str) -> tuple[str, str]:
+    """A schedule with two versions, for runs: (ref, digest of version 1)."""
+    first = published(admin, f"{ns}/s", {"type": "constant", "value": 0.1})
+    published(admin, f"{ns}/s", {"type": "constant", "value": 0.2})
+    return f"{ns}/s", first["digest"]

@@ -3,7 +3,6 @@ reads, who may do what, every refusal, the per-run caps, concurrent runs."""
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -18,75 +17,19 @@ from stepsize_server.store.runs import MAX_EVENTS_PER_RUN, MAX_POINTS_PER_RUN
 from tests.support.live_server import LiveServer
 
 from .conftest import problem, published
-
-KEY = "X-Stepsize-Run-Key"
-CONSTANT = {"type": "constant", "value": 0.1}
-TEMPLATE = {
-    "type": "warmup",
-    "steps": "0.1dur",
-    "schedule": {"type": "cosine", "start": 0.1, "steps": "0.9dur"},
-}
-
-
-def registration(ref: str, digest: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "schedule": ref,
-        "version": 1,
-        "digest": digest,
-        "world_size": 4,
-        "framework": "torch",
-        "host": "node-1",
-        "pid": 4242,
-        "started_at": "2026-12-01T12:00:00+01:00",
-        "client_version": "0.9.0",
-        **fields,
-    }
+from .runs_support import (
+    CONSTANT,
+    KEY,
+    TEMPLATE,
+    beat,
+    beaten,
+    register,
+    registration,
+)
 
 
-def post_json(
-    client: httpx.Client,
-    url: str,
-    body: str | dict[str, Any],
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
-    """POST `body` as JSON text (as given, or dumped with `\\u` escapes: httpx refuses to
-    encode a lone surrogate itself)."""
-    text = body if isinstance(body, str) else json.dumps(body)
-    return client.post(
-        url, content=text, headers={**(headers or {}), "content-type": "application/json"}
-    )
-
-
-def register(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    answer = client.post("/v1/runs", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
-def beat(
-    client: httpx.Client, run: dict[str, Any], body: dict[str, Any], **headers: str
-) -> httpx.Response:
-    return client.post(
-        f"/v1/runs/{run['id']}/heartbeat", json=body, headers={KEY: run["key"], **headers}
-    )
-
-
-def beaten(client: httpx.Client, run: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    answer = beat(client, run, body)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-@pytest.fixture
-def schedule(admin: httpx.Client, ns: str) -> tuple[str, str]:
-    """A schedule with two versions: (ref, digest of version 1)."""
-    first = published(admin, f"{ns}/s", CONSTANT)
-    published(admin, f"{ns}/s", {"type": "constant", "value": 0.2})
-    return f"{ns}/s", first["digest"]
-
-
-def test_register_beat_and_read_a_run(anon: httpx.Client, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_register_beat_and_read_a_run(anon: httpx.Client, run_schedule: tuple[str, str]) -> None:
+    ref, digest = run_schedule
     created = register(anon, registration(ref, digest, follow=True))
     run = created["run"]
     assert re.fullmatch(r"[0-9a-f]{16}", created["id"]) and run["id"] == created["id"]
@@ -138,9 +81,9 @@ def test_register_beat_and_read_a_run(anon: httpx.Client, schedule: tuple[str, s
 
 
 def test_current_version_lists_a_run_under_both_versions(
-    anon: httpx.Client, schedule: tuple[str, str]
+    anon: httpx.Client, run_schedule: tuple[str, str]
 ) -> None:
-    ref, digest = schedule
+    ref, digest = run_schedule
     created = register(anon, registration(ref, digest))
     assert beaten(anon, created, {"current_version": 2})["current_version"] == 2
     for version in (1, 2):
@@ -150,8 +93,10 @@ def test_current_version_lists_a_run_under_both_versions(
     assert body["errors"][0]["path"] == "/body/current_version"
 
 
-def test_a_finished_run_takes_no_more_beats(anon: httpx.Client, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_a_finished_run_takes_no_more_beats(
+    anon: httpx.Client, run_schedule: tuple[str, str]
+) -> None:
+    ref, digest = run_schedule
     created = register(anon, registration(ref, digest))
     done = beaten(anon, created, {"status": "finished", "progress": 99})
     assert done["status"] == "finished" and done["live"] is False
@@ -160,16 +105,18 @@ def test_a_finished_run_takes_no_more_beats(anon: httpx.Client, schedule: tuple[
     assert anon.get(f"/v1/runs/{created['id']}").json()["progress"] == 99
 
 
-def test_the_actor_is_the_registering_token(admin: httpx.Client, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_the_actor_is_the_registering_token(
+    admin: httpx.Client, run_schedule: tuple[str, str]
+) -> None:
+    ref, digest = run_schedule
     run = register(admin, registration(ref, digest))["run"]
     assert run["actor"].startswith("token:")
 
 
 def test_registration_refuses_what_the_version_is_not(
-    anon: httpx.Client, schedule: tuple[str, str], ns: str
+    anon: httpx.Client, run_schedule: tuple[str, str], ns: str
 ) -> None:
-    ref, digest = schedule
+    ref, digest = run_schedule
     problem(
         anon.post("/v1/runs", json=registration(f"{ns}/nope", digest)), 404, "schedule_not_found"
     )
@@ -191,10 +138,10 @@ def test_registration_refuses_what_the_version_is_not(
 
 
 def test_a_pinned_version_of_an_archived_schedule_registers(
-    admin: httpx.Client, anon: httpx.Client, schedule: tuple[str, str]
+    admin: httpx.Client, anon: httpx.Client, run_schedule: tuple[str, str]
 ) -> None:
     # Archiving keeps pinned versions resolvable (SPEC 4), so jobs pinned to them go on.
-    ref, digest = schedule
+    ref, digest = run_schedule
     assert admin.delete(f"/v1/schedules/{ref}").status_code == 200
     run = register(anon, registration(ref, digest))
     assert beaten(anon, run, {"progress": 1})["progress"] == 1
@@ -230,9 +177,9 @@ def test_a_template_run_registers_its_binding(
 
 
 def test_who_may_write_a_run(
-    anon: httpx.Client, admin: httpx.Client, schedule: tuple[str, str]
+    anon: httpx.Client, admin: httpx.Client, run_schedule: tuple[str, str]
 ) -> None:
-    ref, digest = schedule
+    ref, digest = run_schedule
     mine = register(anon, registration(ref, digest))
     other = register(anon, registration(ref, digest))
     url = f"/v1/runs/{mine['id']}/heartbeat"
@@ -294,8 +241,10 @@ def test_a_private_server_needs_a_token_to_register_and_read(
             assert beat(client, run, {"progress": 2}).json()["live"] is True
 
 
-def test_a_token_sent_to_a_read_is_checked(anon: httpx.Client, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_a_token_sent_to_a_read_is_checked(
+    anon: httpx.Client, run_schedule: tuple[str, str]
+) -> None:
+    ref, digest = run_schedule
     run = register(anon, registration(ref, digest))
     bad = {"Authorization": "Bearer ssz_not-a-real-token"}
     for answer in (
@@ -306,8 +255,8 @@ def test_a_token_sent_to_a_read_is_checked(anon: httpx.Client, schedule: tuple[s
         problem(answer, 401, "invalid_token")
 
 
-def test_listing_pages_newest_first(anon: httpx.Client, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_listing_pages_newest_first(anon: httpx.Client, run_schedule: tuple[str, str]) -> None:
+    ref, digest = run_schedule
     ids = [register(anon, registration(ref, digest))["id"] for _ in range(5)]
     seen: list[str] = []
     cursor = None
@@ -350,7 +299,7 @@ def test_listing_pages_newest_first(anon: httpx.Client, schedule: tuple[str, str
 )
 def test_listing_refusals(
     anon: httpx.Client,
-    schedule: tuple[str, str],
+    run_schedule: tuple[str, str],
     ns: str,
     params: dict[str, str],
     status: int,
@@ -365,133 +314,10 @@ def test_an_unknown_run_is_a_404(anon: httpx.Client) -> None:
     problem(anon.get("/v1/runs/0123"), 422, "validation_error")
 
 
-DEEP: dict[str, Any] = {}
-_node = DEEP
-for _ in range(20):
-    _node["d"] = {}
-    _node = _node["d"]
-
-BAD_REGISTRATIONS: list[tuple[str, dict[str, Any], str]] = [
-    ("extra field", {"extra": 1}, "/body/extra"),
-    ("version 0", {"version": 0}, "/body/version"),
-    ("version too big", {"version": 2**31}, "/body/version"),
-    ("version a string", {"version": "1"}, "/body/version"),
-    ("version a bool", {"version": True}, "/body/version"),
-    ("schedule without a slash", {"schedule": "abc"}, "/body/schedule"),
-    ("digest not sha256", {"digest": "md5:abc"}, "/body/digest"),
-    ("world size 0", {"world_size": 0}, "/body/world_size"),
-    ("world size huge", {"world_size": 10**30}, "/body/world_size"),
-    ("negative pid", {"pid": -1}, "/body/pid"),
-    ("negative total steps", {"total_steps": -1}, "/body/total_steps"),
-    ("steps_per_epoch 0", {"steps_per_epoch": 0}, "/body/steps_per_epoch"),
-    ("host too long", {"host": "h" * 256}, "/body/host"),
-    ("host with a NUL", {"host": "a\x00b"}, "/body/host"),
-    ("framework with a newline", {"framework": "torch\n"}, "/body/framework"),
-    ("framework too long", {"framework": "f" * 41}, "/body/framework"),
-    ("client version a lone surrogate", {"client_version": "\ud800"}, "/body/client_version"),
-    ("naive start", {"started_at": "2026-12-01T12:00:00"}, "/body/started_at"),
-    ("start before UTC's year 1", {"started_at": "0001-01-01T00:00:00+05:00"}, "/body/started_at"),
-    ("start not a time", {"started_at": "yesterday"}, "/body/started_at"),
-    ("follow a string", {"follow": "maybe"}, "/body/follow"),
-    (
-        "bound definition too big",
-        {"bound_definition": {"x": "y" * 70_000}},
-        "/body/bound_definition",
-    ),
-    ("bound definition deep", {"bound_definition": DEEP}, "/body/bound_definition"),
-]
-
-
-@pytest.mark.parametrize(
-    ("fields", "path"),
-    [(f, p) for _, f, p in BAD_REGISTRATIONS],
-    ids=[n for n, _, _ in BAD_REGISTRATIONS],
-)
-def test_hostile_registrations_are_422(
-    anon: httpx.Client, schedule: tuple[str, str], fields: dict[str, Any], path: str
-) -> None:
-    ref, digest = schedule
-    body = problem(post_json(anon, "/v1/runs", {**registration(ref, digest), **fields}), 422)
-    assert path in [e["path"] for e in body["errors"]], body
-
-
-BAD_BEATS: list[tuple[str, str | dict[str, Any], str]] = [
-    ("NaN lr", '{"points": [[0, NaN, null]]}', "/body/points/0/1"),
-    ("Infinity expected", '{"points": [[0, 0.1, Infinity]]}', "/body/points/0/2"),
-    ("negative step", {"points": [[-1, 0.1, None]]}, "/body/points/0/0"),
-    ("step past 2**53", {"points": [[2**53 + 1, 0.1, None]]}, "/body/points/0/0"),
-    ("fractional step", {"points": [[1.5, 0.1, None]]}, "/body/points/0/0"),
-    ("lr a string", {"points": [[0, "0.1", None]]}, "/body/points/0/1"),
-    ("lr a bool", {"points": [[0, True, None]]}, "/body/points/0/1"),
-    ("point of two", {"points": [[0, 0.1]]}, "/body/points/0/2"),
-    ("point of four", {"points": [[0, 0.1, 0.1, 0.1]]}, "/body/points/0"),
-    ("1001 points", {"points": [[i, 0.1, None] for i in range(1001)]}, "/body/points"),
-    ("10k points", {"points": [[i, 0.1, None] for i in range(10_000)]}, "/body/points"),
-    ("huge progress", {"progress": 10**30}, "/body/progress"),
-    ("negative progress", {"progress": -5}, "/body/progress"),
-    ("unknown status", {"status": "paused"}, "/body/status"),
-    ("current version 0", {"current_version": 0}, "/body/current_version"),
-    ("negative counter", {"observed": -1}, "/body/observed"),
-    ("huge failures", {"report_failures": 2**31}, "/body/report_failures"),
-    ("extra field", {"progresss": 1}, "/body/progresss"),
-    ("mismatch extra field", {"first_mismatch": {"step": 1, "x": 1}}, "/body/first_mismatch/x"),
-    ("mismatch without step", {"first_mismatch": {"expected": 0.1}}, "/body/first_mismatch/step"),
-    (
-        "mismatch NaN",
-        '{"first_mismatch": {"step": 1, "observed": NaN}}',
-        "/body/first_mismatch/observed",
-    ),
-    ("event kind odd", {"events": [{"kind": "Bad Kind"}]}, "/body/events/0/kind"),
-    ("event kind long", {"events": [{"kind": "k" * 33}]}, "/body/events/0/kind"),
-    ("101 events", {"events": [{"kind": "resume"}] * 101}, "/body/events"),
-    (
-        "detail over 4 KiB",
-        {"events": [{"kind": "x", "detail": {"a": "b" * 5000}}]},
-        "/body/events/0/detail",
-    ),
-    ("detail deep", {"events": [{"kind": "x", "detail": DEEP}]}, "/body/events/0/detail"),
-    ("detail NaN", '{"events": [{"kind": "x", "detail": {"a": NaN}}]}', "/body/events/0/detail"),
-    (
-        "detail surrogate",
-        {"events": [{"kind": "x", "detail": {"a": "\udc00"}}]},
-        "/body/events/0/detail",
-    ),
-    ("detail not an object", {"events": [{"kind": "x", "detail": [1]}]}, "/body/events/0/detail"),
-    ("framework NUL", {"framework": "\x00"}, "/body/framework"),
-]
-
-
-@pytest.mark.parametrize(
-    ("body", "path"), [(b, p) for _, b, p in BAD_BEATS], ids=[n for n, _, _ in BAD_BEATS]
-)
-def test_hostile_heartbeats_are_422(
-    anon: httpx.Client, schedule: tuple[str, str], body: str | dict[str, Any], path: str
-) -> None:
-    ref, digest = schedule
-    run = register(anon, registration(ref, digest))
-    headers = {KEY: run["key"]}
-    url = f"/v1/runs/{run['id']}/heartbeat"
-    answer = post_json(anon, url, body, headers)
-    problem_body = problem(answer, 422)
-    assert path in [e["path"] for e in problem_body["errors"]], problem_body
-    assert anon.get(f"/v1/runs/{run['id']}").json()["heartbeats"] == 0
-
-
-def test_any_text_inside_an_event_detail_round_trips(
-    anon: httpx.Client, schedule: tuple[str, str]
-) -> None:
-    # JSON text may hold escapes (a NUL included) that a text column could not take.
-    ref, digest = schedule
-    run = register(anon, registration(ref, digest))
-    detail = {"nul": "a\x00b", "quote": '"', "unicode": "\u00e9\U0001f600", "nested": [{"x": None}]}
-    beaten(anon, run, {"events": [{"kind": "note", "detail": detail}]})
-    assert anon.get(f"/v1/runs/{run['id']}").json()["events"][0]["detail"] == detail
-
-
 def test_points_upsert_by_step_and_stop_at_the_cap(
-    anon: httpx.Client, schedule: tuple[str, str]
+    anon: httpx.Client, run_schedule: tuple[str, str]
 ) -> None:
-    ref, digest = schedule
+    ref, digest = run_schedule
     run = register(anon, registration(ref, digest))
     # Within one beat the last of a step wins; a later beat replaces it.
     beaten(anon, run, {"points": [[0, 0.1, None], [0, 0.2, 0.2], [1, 0.1, None]]})
@@ -511,8 +337,8 @@ def test_points_upsert_by_step_and_stop_at_the_cap(
     assert points[0] == [0, 0.1, 0.1]
 
 
-def test_events_stop_at_the_cap(anon: httpx.Client, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_events_stop_at_the_cap(anon: httpx.Client, run_schedule: tuple[str, str]) -> None:
+    ref, digest = run_schedule
     run = register(anon, registration(ref, digest))
     per_beat = 100
     for n in range(MAX_EVENTS_PER_RUN // per_beat):
@@ -525,8 +351,8 @@ def test_events_stop_at_the_cap(anon: httpx.Client, schedule: tuple[str, str]) -
     assert [e["step"] for e in events] == list(range(MAX_EVENTS_PER_RUN))
 
 
-def test_runs_beating_at_once(live_server: LiveServer, schedule: tuple[str, str]) -> None:
-    ref, digest = schedule
+def test_runs_beating_at_once(live_server: LiveServer, run_schedule: tuple[str, str]) -> None:
+    ref, digest = run_schedule
     beats, threads_per_run = 15, 2
     errors: list[str] = []
 

@@ -211,4 +211,3 @@ def test_plot_stop_is_a_plain_integer(admin: httpx.Client, ns: str, stop: str) -
     body = problem(admin.get(f"/v1/schedules/{ns}/s/plot.svg", params={"stop": stop}), 422)
     assert body["errors"][0]["path"] == "/query/stop"
     assert admin.get(f"/v1/schedules/{ns}/s/plot.svg", params={"stop": "1000"}).status_code == 200
-
