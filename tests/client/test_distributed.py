@@ -48,10 +48,7 @@ def test_schedule_called_on_rank_zero_only_fails_clearly_within_the_wait_bound(l
 
 
 def test_open_ended_run_past_its_first_range_has_one_process_calling_the_server(live, tmp_path):
-    # runs off: the server's request count is then the values' alone (a run's heartbeats
-    # come from rank 0 too, on their own connection, which client.requests does not count)
     env = {**live.env(), "STEPSIZE_CACHE_DIR": str(tmp_path / "cache")}
-    env["STEPSIZE_REGISTER_RUNS"] = "0"
     env.pop("STEPSIZE_OFFLINE", None)
     before = live.request_count()
     zero, one = run_ranks(tmp_path, env, "team/open@1", "open")
