@@ -15,6 +15,7 @@ The layers, each importing only those below it (tests/test_import_cycles.py chec
     follow.py  agreement.py        follow=True: adopting amendments, on every rank or none
     keras.py torch.py distributed.py   the shims, on the pinning layer; one fetch per job
     keras_graph.py                 the Keras shim's tables, recorder, graph errors
+    torch_observe.py               the torch optimizer hook of observation
     observe.py                     the lr each optimizer update applied, checked
     track.py                       what a schedule's shims follow now (switched by follow)
     runs.py                        the run: registration and heartbeats in the background

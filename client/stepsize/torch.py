@@ -33,7 +33,7 @@ import numpy as np
 from . import curves
 from .curves import Curve
 from .disk import CurveKey
-from .observe import StepObserver, watch_optimizer
+from .torch_observe import StepObserver, watch_optimizer
 from .pinning import Identity, Pinning, curve_for
 from .steps import MAX_VALUES_PER_REQUEST, check_step
 from .torch_definitions import definition_from_torch
@@ -290,7 +290,7 @@ class TorchLambda:
         self.steps_per_epoch = identity.steps_per_epoch
         self.key = factor_key(identity.key, self.base_lr)
 
-    # what the observer of its optimizer reads (stepsize.observe.ObservedShim)
+    # what the observer of its optimizer reads (stepsize.torch_observe.ObservedShim)
 
     def observed_counter(self) -> int | None:
         return self.last_step if isinstance(self.last_step, int) else None
