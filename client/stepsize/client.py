@@ -3,7 +3,7 @@
 client.schedule(ref, ...)    -> pinning.Pinning (resolve once, load the curve), or
                                 distributed.broadcast_schedule under torch.distributed
 client.publish(ref, obj)     -> publishing.publish
-client.amend(ref, v, s, obj) -> registry.publish with `amends` (followed by follow.Follower)
+client.amend(ref, v, s, obj) -> publishing.publish with `amends` (adopted by follow.Follower)
 client.info/version/...      -> registry.Registry
 """
 
