@@ -33,10 +33,10 @@ import numpy as np
 from . import curves
 from .curves import Curve
 from .disk import CurveKey
-from .torch_observe import StepObserver, watch_optimizer
 from .pinning import Identity, Pinning, curve_for
 from .steps import MAX_VALUES_PER_REQUEST, check_step
 from .torch_definitions import definition_from_torch
+from .torch_observe import StepObserver, watch_optimizer
 from .track import Track
 
 __all__ = [  # RegistryLR is built on first use (see __getattr__)

@@ -97,9 +97,10 @@ def test_gradient_accumulation_uses_lr_of_the_update(live, jit_compile):
     stepsize.set_default_client(client)
     sched = client.schedule("team/warmup", total_steps=UPDATES)
     lr = sched.keras(gradient_accumulation_steps=2)
-    assert lr.get_config() == RegistrySchedule(
-        **sched.identity.as_dict(), gradient_accumulation_steps=2
-    ).get_config()
+    assert (
+        lr.get_config()
+        == RegistrySchedule(**sched.identity.as_dict(), gradient_accumulation_steps=2).get_config()
+    )
     assert lr.get_config()["gradient_accumulation_steps"] == 2
     record = fit_compiled(lr, UPDATES, jit_compile=jit_compile, accumulation=2)
     assert record["iterations"] == UPDATES  # Keras counts updates there

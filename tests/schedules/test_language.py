@@ -59,8 +59,11 @@ def test_canonical_floats_shortest_round_trip():
 
 
 def test_normalized_definition_is_a_fixed_point():
-    d = {"type": "sequence", "schedules": [COSINE, {"type": "constant", "value": 0.0}],
-         "boundaries": [1000]}
+    d = {
+        "type": "sequence",
+        "schedules": [COSINE, {"type": "constant", "value": 0.0}],
+        "boundaries": [1000],
+    }
     n = normalize(d)
     assert normalize(n) == n
     assert digest(n) == digest(d)
@@ -94,15 +97,21 @@ def test_largest_step_is_valid():
 
 
 def test_negative_value_rejected_at_publish_naming_the_step():
-    d = {"type": "scale", "factor": 1.0, "schedule": {"type": "linear", "start": 1.0,
-                                                      "end": 0.0, "steps": 10}}
+    d = {
+        "type": "scale",
+        "factor": 1.0,
+        "schedule": {"type": "linear", "start": 1.0, "end": 0.0, "steps": 10},
+    }
     normalize(d)  # fine
     # A product of something that never goes negative stays fine; a huge linear multiplier
     # overflows to inf far beyond the horizon: caught on the sparse grid.
-    growing = {"type": "product", "schedules": [
-        {"type": "exponential", "start": 1.0, "rate": 10.0, "steps": 1},
-        {"type": "constant", "value": 1.0},
-    ]}
+    growing = {
+        "type": "product",
+        "schedules": [
+            {"type": "exponential", "start": 1.0, "rate": 10.0, "steps": 1},
+            {"type": "constant", "value": 1.0},
+        ],
+    }
     with pytest.raises(EvaluationError) as info:
         normalize(growing)
     assert "non-finite" in str(info.value)
@@ -128,8 +137,7 @@ def test_limits_depth_nodes_lists():
     many = {"type": "product", "schedules": [{"type": "constant", "value": 1.0}] * 256}
     with pytest.raises(InvalidDefinition, match="256"):
         normalize(many)
-    long = {"type": "piecewise", "boundaries": list(range(1, 10_002)),
-            "values": [0.1] * 10_002}
+    long = {"type": "piecewise", "boundaries": list(range(1, 10_002)), "values": [0.1] * 10_002}
     with pytest.raises(InvalidDefinition, match="10000"):
         normalize(long)
 
@@ -178,9 +186,7 @@ def test_value_is_evaluate_for_one_step():
         c.value(-1)
     with pytest.raises(InvalidStep):
         c.value(2.5)
-    bad = compile_definition(
-        {"type": "expression", "expr": "1 / (step - 5)"}, check_values=False
-    )
+    bad = compile_definition({"type": "expression", "expr": "1 / (step - 5)"}, check_values=False)
     with pytest.raises(EvaluationError) as info:
         bad.value(5)
     assert info.value.step == 5

@@ -110,7 +110,7 @@ VERSION = Param("pin a version (cacheable forever)", ge=1, le=MAX_VERSION)
 TAG = Param("resolve a tag; `latest` (the default) is the newest", pattern=NAME_PATTERN)
 STEPS_PER_EPOCH = Param("for `epochs` schedules that leave it out", ge=1, le=MAX_STEP)
 TOTAL_STEPS = Param(
-    "the run's number of optimizer updates: binds a run-length template (\"0.1dur\"); "
+    'the run\'s number of optimizer updates: binds a run-length template ("0.1dur"); '
     "required for one, ignored otherwise",
     ge=1,
     le=MAX_STEP,

@@ -300,9 +300,16 @@ def test_epochs_needs_steps_per_epoch():
             "/schedules/0/valu",
             "unknown parameter",
         ),
-        ({"type": "cycle", "period": 10, "period_mul": 0.5,
-          "schedule": {"type": "constant", "value": 1}}, "/period_mul",
-         "Argument `period_mul` must be >= 1. Received: period_mul=0.5"),
+        (
+            {
+                "type": "cycle",
+                "period": 10,
+                "period_mul": 0.5,
+                "schedule": {"type": "constant", "value": 1},
+            },
+            "/period_mul",
+            "Argument `period_mul` must be >= 1. Received: period_mul=0.5",
+        ),
         ({"type": "scale", "factor": 1}, "/schedule", "missing"),
     ],
 )
