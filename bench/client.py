@@ -247,7 +247,7 @@ def observed_pair(
     """Median microseconds of `opt.step()` without and with the hook, alternated call by
     call after a warm-up of 500 each; the scheduler (the same kind on both) steps
     between them, untimed."""
-    from stepsize import observe
+    from stepsize import torch_observe
 
     def make() -> tuple[Any, Any]:
         torch.manual_seed(0)
@@ -261,7 +261,7 @@ def observed_pair(
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, sched.torch_lambda(opt))
 
     (bare, bare_sched), (watched, watched_sched) = make(), make()
-    observe._WATCHES[bare].handle.remove()  # the same scheduler, no hook
+    torch_observe._WATCHES[bare].handle.remove()  # the same scheduler, no hook
     times: dict[str, list[float]] = {"bare": [], "watched": []}
     pair = [("bare", bare, bare_sched), ("watched", watched, watched_sched)]
     for i in range(steps + 500):
@@ -272,7 +272,7 @@ def observed_pair(
             scheduler.step()
             if i >= 500:
                 times[name].append(elapsed)
-    checker = observe._WATCHES[watched].observers[0]
+    checker = torch_observe._WATCHES[watched].observers[0]
     assert checker.checked == steps + 500 and checker.mismatches == 0, checker
     return float(np.median(times["bare"])) * 1e6, float(np.median(times["watched"])) * 1e6
 
